@@ -1,0 +1,13 @@
+"""dgm_course: the tested implementations behind the course *Deep generative models*.
+
+Modules follow the book's chapters, one concept a module:
+
+- :mod:`dgm_course.data` -- 2-D toy densities (exact log-densities where known) and image sets.
+- :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, grid integration.
+- :mod:`dgm_course.training` -- the one training loop (seeding, device, checkpoints, NaN guard).
+- :mod:`dgm_course.plotting` -- samples, densities and image grids.
+- :mod:`dgm_course.budget` -- the ``smoke`` / ``book`` / ``gpu`` training-budget switch.
+- :mod:`dgm_course.exercises` -- checkers for the exercises.
+"""
+
+__version__ = "0.1.0"

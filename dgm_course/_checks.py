@@ -1,0 +1,42 @@
+"""Input validation shared by the public entry points: clear errors that say what to do."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def as_points(x: object, *, dim: int | None = None, name: str = "x") -> Tensor:
+    """Check that ``x`` is a finite (batch, features) tensor and return it as a floating tensor.
+
+    Raises:
+        ValueError: ``x`` is not 2-D, has the wrong number of features, is empty, or holds NaN/inf.
+    """
+    if not isinstance(x, Tensor):
+        try:
+            x = torch.as_tensor(x)
+        except Exception as err:  # noqa: BLE001 - re-raised with a clearer message
+            raise ValueError(f"{name} must be a tensor of shape (batch, features); got {type(x).__name__}") from err
+    expected = f"(batch, {dim})" if dim is not None else "(batch, features)"
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape {expected}; got shape {tuple(x.shape)}")
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(f"{name} must have shape {expected}; got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}; pass at least one point")
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).any(dim=1).nonzero().flatten()
+        raise ValueError(
+            f"{name} holds NaN or infinite values in {len(bad)} row(s), first at row {int(bad[0])}; "
+            "clean or drop those rows first"
+        )
+    return x
+
+
+def positive_int(value: object, name: str) -> int:
+    """Check that ``value`` is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return value

@@ -1,0 +1,94 @@
+"""Keep the notebooks in their committed form.
+
+    python scripts/notebooks.py fix      # strip outputs, set the kernel, write the install cell
+    python scripts/notebooks.py record   # also run each notebook (smoke budget) and store the expected
+                                         # stdout of its '# NBVAL_CHECK_OUTPUT' cells in the cell metadata
+    python scripts/notebooks.py check    # exit 1 if any notebook is not in committed form
+
+The first code cell of every notebook installs dgm_course in Colab; it is generated from the repository
+address in _config.yml, the one place that address is kept. Expected outputs live in cell metadata
+(``nbval.stdout`` and ``nbval.result``), not in outputs, so the notebooks stay stripped; notebooks/conftest.py hands
+them to nbval.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MARK = "# NBVAL_CHECK_OUTPUT"
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def repository_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def install_cell_source() -> str:
+    return (
+        "# Colab (or any environment without the course package): install dgm_course from its repository.\n"
+        "try:\n"
+        "    import dgm_course\n"
+        "except ImportError:\n"
+        f'    %pip install --quiet "dgm-course @ git+{repository_url()}"\n'
+        "    import dgm_course"
+    )
+
+
+def fixed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    code[0].source = install_cell_source()
+    code[0].metadata["tags"] = ["hide-cell"]
+    for cell in code:
+        cell.outputs = []
+        cell.execution_count = None
+    return nb
+
+
+def record(path: Path, nb: nbformat.NotebookNode) -> None:
+    from nbclient import NotebookClient
+
+    env = dict(os.environ, DGM_BUDGET="smoke", DGM_PROGRESS="0", MPLBACKEND="Agg")
+    os.environ.update(env)
+    run = nbformat.reads(nbformat.writes(nb), as_version=4)
+    NotebookClient(run, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell, ran in zip(nb.cells, run.cells):
+        if cell.cell_type == "code" and cell.source.lstrip().startswith(MARK):
+            stdout = "".join(o.text for o in ran.outputs if o.output_type == "stream" and o.name == "stdout")
+            result = [o.data["text/plain"] for o in ran.outputs if o.output_type == "execute_result"]
+            cell.metadata["nbval"] = {"stdout": stdout, "result": result[0] if result else None}
+            text = stdout + (result[0] if result else "")
+            print(f"{path.name}: recorded {text.count(chr(10))} lines of a checked cell")
+
+
+def main(command: str) -> int:
+    bad = []
+    for path in NOTEBOOKS:
+        original = path.read_text()
+        nb = fixed(nbformat.reads(original, as_version=4))
+        if command == "record":
+            record(path, nb)
+        text = nbformat.writes(nb, version=4) + "\n"
+        if command == "check":
+            if text != original:
+                bad.append(path.name)
+        elif text != original:
+            path.write_text(text)
+            print(f"{path.name}: rewritten")
+    if bad:
+        print("not in committed form (run: python scripts/notebooks.py fix):", ", ".join(bad))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in ("fix", "record", "check"):
+        sys.exit(__doc__)
+    sys.exit(main(sys.argv[1]))

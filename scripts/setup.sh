@@ -1,0 +1,54 @@
+# Sourced by scripts/book.sh and scripts/test.sh: installs what the book and the tests need, once.
+#   - system packages (apt-get) that are missing: python3-venv, npm, and chromium with --browser
+#   - .venv with the exact versions of requirements/lock.txt and the package itself (editable)
+#   - MathJax 3, vendored into book/_static/mathjax so the built book reads offline
+# Each step is skipped when already done (stamp files), so a second run takes seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MATHJAX_VERSION=3.2.2
+want_browser=0
+[ "${1:-}" = "--browser" ] && want_browser=1
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------------------------------
+missing=()
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v npm >/dev/null || missing+=(npm)
+if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null; then missing+=(chromium); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    say "installing system packages: ${missing[*]}"
+    $sudo apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# --- Python environment ----------------------------------------------------------------------------
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+py_stamp="$(stamp_of requirements/lock.txt pyproject.toml)"
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.dgm-stamp 2>/dev/null)" != "$py_stamp" ]; then
+    say "creating .venv with the pinned dependencies (requirements/lock.txt)"
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -r requirements/lock.txt
+    .venv/bin/python -m pip install -q --no-deps -e .
+    echo "$py_stamp" > .venv/.dgm-stamp
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
+export VIRTUAL_ENV="$ROOT/.venv"
+
+# --- MathJax, served from the book itself ----------------------------------------------------------
+if [ "$(cat book/_static/mathjax/.version 2>/dev/null)" != "$MATHJAX_VERSION" ]; then
+    say "vendoring MathJax $MATHJAX_VERSION into book/_static/mathjax"
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "mathjax@$MATHJAX_VERSION" >/dev/null && tar xzf mathjax-*.tgz)
+    rm -rf book/_static/mathjax
+    mkdir -p book/_static
+    cp -r "$tmp/package/es5" book/_static/mathjax
+    echo "$MATHJAX_VERSION" > book/_static/mathjax/.version
+    rm -rf "$tmp"
+fi

@@ -1,0 +1,111 @@
+import math
+
+import dcor
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from dgm_course.metrics import bits_per_dim, energy_distance, energy_test, integrate_2d
+
+
+def _pair(gen, n=120, m=90, d=3, shift=0.5):
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = torch.randn(m, d, generator=gen, dtype=torch.float64) * 1.3 + shift
+    return x, y
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+@pytest.mark.parametrize("d", [1, 2, 7])
+def test_energy_distance_matches_dcor(gen, unbiased, d):
+    x, y = _pair(gen, d=d)
+    ours = float(energy_distance(x, y, unbiased=unbiased))
+    ref = dcor.energy_distance(x.numpy(), y.numpy(), estimation_stat="u_statistic" if unbiased else "v_statistic")
+    assert ours == pytest.approx(float(ref), rel=0, abs=1e-10)
+
+
+def test_energy_distance_in_1d_is_scipys_squared(gen):
+    x, y = _pair(gen, d=1)
+    # scipy's energy_distance is the square root of the V-statistic
+    assert float(energy_distance(x, y)) == pytest.approx(scipy.stats.energy_distance(x[:, 0], y[:, 0]) ** 2, abs=1e-10)
+
+
+def test_energy_distance_properties(gen):
+    x, y = _pair(gen)
+    assert float(energy_distance(x, x)) == pytest.approx(0.0, abs=1e-12)
+    assert float(energy_distance(x, y)) == pytest.approx(float(energy_distance(y, x)), abs=1e-12)
+    assert float(energy_distance(x, y)) > 0
+    # the V-statistic is a squared distance between empirical laws: non-negative for any samples
+    for _ in range(20):
+        a, b = _pair(gen, n=5, m=7, shift=0.0)
+        assert float(energy_distance(a, b)) >= -1e-12
+
+
+def test_energy_distance_blocks_agree_with_one_block(gen, monkeypatch):
+    import dgm_course.metrics as metrics
+
+    x, y = _pair(gen, n=300, m=200)
+    whole = float(energy_distance(x, y))
+    monkeypatch.setattr(metrics, "_BLOCK_ELEMENTS", 64)  # force many small row blocks
+    assert float(energy_distance(x, y)) == pytest.approx(whole, rel=1e-13)
+
+
+def test_energy_distance_is_differentiable_with_coincident_points(gen):
+    x, y = _pair(gen, n=30, m=20)
+    x = torch.cat([x, x[:3]]).requires_grad_(True)  # duplicated points: |x_i - x_j| = 0
+    y = torch.cat([y, x[:2].detach()]).requires_grad_(True)
+    value = energy_distance(x, y)
+    value.backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(y.grad).all()
+    # gradient agrees with finite differences at a generic point
+    xd, yd = _pair(gen, n=6, m=5)
+    assert torch.autograd.gradcheck(lambda a, b: energy_distance(a, b), (xd.requires_grad_(), yd.requires_grad_()))
+
+
+def test_energy_distance_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"y must have shape \(batch, 2\); got shape \(4, 3\)"):
+        energy_distance(torch.zeros(4, 2), torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        energy_distance(torch.tensor([[float("nan"), 0.0]]), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="at least 2 points"):
+        energy_distance(torch.zeros(1, 2), torch.zeros(3, 2), unbiased=True)
+
+
+def test_energy_test_statistic_matches_dcor(gen):
+    x, y = _pair(gen)
+    stat, p = energy_test(x, y, 199, gen)
+    ref = dcor.homogeneity.energy_test(x.numpy(), y.numpy(), num_resamples=0)
+    assert stat == pytest.approx(float(ref.statistic), rel=1e-12)
+    assert stat == pytest.approx(len(x) * len(y) / (len(x) + len(y)) * float(energy_distance(x, y)), rel=1e-12)
+    assert p == pytest.approx(1 / 200)  # a shift of 0.5 and scale 1.3 with 200 points: never exceeded
+
+
+def test_energy_test_p_value_is_reproducible_and_on_the_lattice(gen):
+    x, y = _pair(gen, shift=0.0)
+    a = energy_test(x, y, 99, torch.Generator().manual_seed(5))
+    b = energy_test(x, y, 99, torch.Generator().manual_seed(5))
+    assert a == b
+    assert (a[1] * 100) == pytest.approx(round(a[1] * 100))
+
+
+def test_energy_test_p_values_are_uniform_under_the_null():
+    """Under H0 the permutation p-value is (discrete) uniform: P(p <= alpha) <= alpha, and the p-values of
+    300 independent null experiments pass a Kolmogorov-Smirnov test of uniformity (at level 0.001)."""
+    gen = torch.Generator().manual_seed(7)
+    p_values = []
+    for _ in range(300):
+        z = torch.randn(40, 2, generator=gen, dtype=torch.float64)
+        p_values.append(energy_test(z[:20], z[20:], 99, gen)[1])
+    p_values = np.array(p_values)
+    assert scipy.stats.kstest(p_values, "uniform").pvalue > 1e-3
+    rejections = (p_values <= 0.05).sum()
+    assert rejections <= scipy.stats.binom.ppf(0.999, 300, 0.05)
+
+
+def test_integrate_2d_and_bits_per_dim():
+    def std_normal(x):
+        return -0.5 * x.pow(2).sum(1) - math.log(2 * math.pi)
+
+    assert integrate_2d(std_normal, 6.0, 300) == pytest.approx(1.0, abs=1e-6)
+    assert integrate_2d(std_normal, 1.0, 300) < 0.5
+    assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)

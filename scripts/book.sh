@@ -8,12 +8,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 export DGM_BUDGET="${DGM_BUDGET:-book}"
 export DGM_PROGRESS=0          # no progress bars in the rendered pages
-export MPLBACKEND=Agg
 out="_build/$DGM_BUDGET"
-code_stamp="$(find dgm_course -name '*.py' -print0 | sort -z | xargs -0 cat | cat - requirements/lock.txt | sha256sum | cut -c1-16)"
+code_stamp="$(find dgm_course scripts -name '*.py' -o -name '*.sh' -print0 | sort -z | xargs -0 cat | cat - requirements/lock.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$out/.code-stamp" 2>/dev/null)" != "$code_stamp" ]; then
     rm -rf "$out/_build/.jupyter_cache"
 fi
+rm -rf "$out/_build/html"   # no stale pages; the execution cache stays
 mkdir -p "$out"
 echo "[book] budget=$DGM_BUDGET -> $out/_build/html"
 start=$SECONDS

@@ -7,6 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh" --browser
 export DGM_BUDGET=smoke
 "$ROOT/scripts/book.sh"
 
-export DGM_PROGRESS=0 MPLBACKEND=Agg
+export DGM_PROGRESS=0
 export DGM_BOOK_HTML="$ROOT/_build/smoke/_build/html"
 python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider "$@"

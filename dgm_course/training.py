@@ -206,7 +206,7 @@ def fit(
         }
 
     if path is not None and path.exists():
-        saved = torch.load(path, map_location=dev, weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)  # load_state_dict moves to dev
         if saved["fingerprint"] != fingerprint:
             raise ValueError(
                 f"checkpoint {path} belongs to another run ({saved['fingerprint']}, this run: {fingerprint}); "

@@ -58,7 +58,7 @@ def _pages() -> list[str]:
     if not HTML:
         return []
     root = Path(HTML)
-    skip = {"genindex.html", "search.html", "prf-prf.html", "index.html"}  # generated indexes and the redirect
+    skip = {"index.html"}  # a redirect to the landing page
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.html") if p.name not in skip and "_static" not in p.parts)
 
 

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 export DGM_BUDGET="${DGM_BUDGET:-book}"
 export DGM_PROGRESS=0          # no progress bars in the rendered pages
 out="_build/$DGM_BUDGET"
-code_stamp="$(find dgm_course scripts -name '*.py' -o -name '*.sh' -print0 | sort -z | xargs -0 cat | cat - requirements/lock.txt | sha256sum | cut -c1-16)"
+code_stamp="$(find dgm_course scripts \( -name '*.py' -o -name '*.sh' \) -print0 | sort -z | xargs -0 cat | cat - requirements/lock.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$out/.code-stamp" 2>/dev/null)" != "$code_stamp" ]; then
     rm -rf "$out/_build/.jupyter_cache"
 fi

@@ -55,8 +55,7 @@ def fixed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def record(path: Path, nb: nbformat.NotebookNode) -> None:
     from nbclient import NotebookClient
 
-    env = dict(os.environ, DGM_BUDGET="smoke", DGM_PROGRESS="0")
-    os.environ.update(env)
+    os.environ.update(DGM_BUDGET="smoke", DGM_PROGRESS="0")  # the kernel inherits these
     run = nbformat.reads(nbformat.writes(nb), as_version=4)
     NotebookClient(run, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell, ran in zip(nb.cells, run.cells):

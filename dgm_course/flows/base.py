@@ -1,0 +1,139 @@
+r"""Bijections, their composition, and a flow: a base distribution pushed through a bijection.
+
+The contract (DESIGN.md): a :class:`Bijection` :math:`f` maps a batch ``x`` of shape (batch, dim) to
+
+- ``forward(x) -> (y, logabsdet)`` with :math:`y = f(x)` and ``logabsdet`` :math:`= \log|\det \nabla f(x)|`
+  per sample, shape (batch,);
+- ``inverse(y) -> (x, logabsdet)`` with :math:`x = f^{-1}(y)` and
+  ``logabsdet`` :math:`= \log|\det \nabla f^{-1}(y)| = -\log|\det \nabla f(x)|`.
+
+A :class:`Flow` reads its bijection as the map *from data to latent*, :math:`f = g^{-1}`, so that the
+change of variables (eq. :math:`\ref{eq:change-of-variables}` of the chapter) needs only ``forward``:
+
+.. math::
+    \log p_\theta(x) = \log p_Z(f(x)) + \log|\det \nabla f(x)|,
+
+and sampling runs ``inverse`` on latent draws :math:`z \sim \mathcal N(0, I)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import as_points, positive_int
+
+
+class Bijection(nn.Module):
+    """A differentiable bijection of :math:`\\mathbb R^{dim}` with its log-determinant (see the module)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+
+    def _check(self, x: Tensor) -> None:
+        """Raise a ``ValueError`` unless ``x`` has shape (batch, dim); cheap, so every layer calls it."""
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(
+                f"{type(self).__name__} expects points of shape (batch, {self.dim}); got shape {tuple(x.shape)}"
+            )
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Compose(Bijection):
+    r"""The composition :math:`f = f_K \circ \dots \circ f_1` of bijections of the same dimension.
+
+    By the chain rule the Jacobian is a product, so the log-determinants add:
+
+    .. math::
+        \log|\det \nabla f(x)| = \sum_{k=1}^K \log|\det \nabla f_k(x_{k-1})|,
+        \qquad x_0 = x,\ x_k = f_k(x_{k-1}).
+
+    The inverse runs the layers backwards, :math:`f^{-1} = f_1^{-1} \circ \dots \circ f_K^{-1}`.
+    """
+
+    def __init__(self, layers: Iterable[Bijection]) -> None:
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Compose needs at least one bijection")
+        dims = {layer.dim for layer in layers}
+        if len(dims) != 1:
+            raise ValueError(f"all bijections of a composition must share one dimension; got dims {sorted(dims)}")
+        super().__init__(dims.pop())
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logabsdet = x.new_zeros(len(x))
+        for layer in self.layers:
+            x, ld = layer(x)
+            logabsdet = logabsdet + ld
+        return x, logabsdet
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        logabsdet = y.new_zeros(len(y))
+        for layer in reversed(self.layers):
+            y, ld = layer.inverse(y)
+            logabsdet = logabsdet + ld
+        return y, logabsdet
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    r"""Log-density of :math:`\mathcal N(0, I_d)` per row: :math:`-\tfrac12\|z\|^2 - \tfrac d2 \log 2\pi`."""
+    return -0.5 * (z * z).sum(dim=1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+
+
+class Flow(nn.Module):
+    r"""A normalizing flow: the latent :math:`Z \sim \mathcal N(0, I_d)` pushed forward by
+    :math:`g = f^{-1}`, where :math:`f` = ``bijection`` maps data to latent.
+
+    .. math::
+        \log p_\theta(x) = \log p_Z(f(x)) + \log|\det \nabla f(x)|
+        \qquad\text{(the change of variables)}
+
+    Training minimises :meth:`nll`, the average negative log-likelihood of a batch.
+    """
+
+    def __init__(self, bijection: Bijection) -> None:
+        super().__init__()
+        if not isinstance(bijection, Bijection):
+            raise ValueError(f"Flow needs a Bijection; got {type(bijection).__name__}")
+        self.bijection = bijection
+        self.dim = bijection.dim
+        # the base distribution's mean: zero, kept as a buffer so samples follow the flow's device and dtype
+        self.register_buffer("loc", torch.zeros(self.dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.log_prob(x)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Log-density of each row of ``x`` (shape (batch, dim)); returns shape (batch,).
+
+        Raises:
+            ValueError: ``x`` is not (batch, dim) or holds NaN/inf.
+        """
+        x = as_points(x, dim=self.dim).to(self.loc.dtype)
+        z, logabsdet = self.bijection(x)
+        return standard_normal_log_prob(z) + logabsdet
+
+    def nll(self, x: Tensor) -> Tensor:
+        r"""The loss: :math:`-\frac1n \sum_i \log p_\theta(x_i)` (nats per sample)."""
+        return -self.log_prob(x).mean()
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` points :math:`x = g(z) = f^{-1}(z)`, :math:`z \\sim \\mathcal N(0, I)`; shape (n, dim).
+
+        Differentiable in the parameters; wrap in ``torch.no_grad()`` when only the points are needed.
+        """
+        n = positive_int(n, "n")
+        device = generator.device if generator is not None else self.loc.device
+        z = torch.randn(n, self.dim, generator=generator, device=device, dtype=self.loc.dtype)
+        x, _ = self.bijection.inverse(self.loc + z.to(self.loc.device))
+        return x

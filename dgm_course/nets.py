@@ -1,0 +1,33 @@
+"""Small network builders shared by the models of the course."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ._checks import positive_int
+
+
+def mlp(
+    in_features: int,
+    out_features: int,
+    hidden: int = 128,
+    depth: int = 2,
+    activation: type[nn.Module] = nn.ReLU,
+    zero_last: bool = False,
+) -> nn.Sequential:
+    """A multilayer perceptron ``in -> hidden -> ... -> hidden -> out`` with ``depth`` hidden layers.
+
+    With ``zero_last`` the output layer starts at zero, so a flow layer built on it starts as the identity.
+    """
+    in_features, out_features = positive_int(in_features, "in_features"), positive_int(out_features, "out_features")
+    hidden, depth = positive_int(hidden, "hidden"), positive_int(depth, "depth")
+    layers: list[nn.Module] = []
+    width = in_features
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), activation()]
+        width = hidden
+    last = nn.Linear(width, out_features)
+    if zero_last:
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+    return nn.Sequential(*layers, last)

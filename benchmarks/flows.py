@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from dgm_course.data import toy2d
 from dgm_course.flows import realnvp, spline_flow
+from dgm_course.metrics import held_out_nll
 from dgm_course.training import fit
 
 DATA = "checkerboard"
@@ -49,11 +50,9 @@ def data(n: int, generator: torch.Generator) -> Tensor:
 
 def median_step_ms(models: dict[str, tuple[nn.Module, Callable[[Tensor], Tensor]]], batch: int, n: int) -> dict[str, float]:
     """Median wall time of one Adam step per model, the models' steps interleaved so that they share the
-    machine's state (frequency, cache, other load) fairly. Each model is timed on a copy."""
+    machine's state (frequency, cache, other load) fairly."""
     gen = torch.Generator().manual_seed(1)
-    setups = {}
-    for name, (model, loss) in models.items():
-        setups[name] = (loss, torch.optim.Adam(model.parameters(), lr=1e-4))
+    setups = {name: (loss, torch.optim.Adam(model.parameters(), lr=1e-4)) for name, (model, loss) in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
     for i in range(n + 10):
         x = data(batch, gen)
@@ -78,14 +77,6 @@ def sample_ms(sample: Callable[[int], Tensor], n: int = 10_000, repeats: int = 5
     return 1e3 * statistics.median(times)
 
 
-def held_out_nll(log_prob: Callable[[Tensor], Tensor], n: int) -> tuple[float, float]:
-    """Mean negative log-likelihood of ``n`` fresh points and its standard error."""
-    x = data(n, torch.Generator().manual_seed(12345))
-    with torch.no_grad():
-        log_p = torch.cat([log_prob(chunk) for chunk in x.split(5000)])
-    return float(-log_p.mean()), float(log_p.std() / math.sqrt(n))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
@@ -100,13 +91,12 @@ def main() -> int:
     torch.manual_seed(0)
     print(f"data: {DATA}; {layers} coupling layers of width {width}; batch {batch}; Adam lr {lr} with cosine decay;"
           f" {torch.get_num_threads()} threads; torch {torch.__version__}, zuko {zuko.__version__}", flush=True)
-    rows = []
 
     def train(name: str, model: nn.Module, loss: Callable[[Tensor], Tensor], log_prob, sample, steps: int) -> Row:
         history = fit(model, loss, data, steps=steps, batch_size=batch, lr=lr, cosine=True, seed=0, device="cpu",
                       progress=False)
         model.eval()
-        nll, se = held_out_nll(log_prob, n_test)
+        nll, se = held_out_nll(log_prob, data(n_test, torch.Generator().manual_seed(12345)))
         print(f"  trained {name}: {history.seconds:.1f} s, held-out NLL {nll:.4f}", flush=True)
         return Row(name, steps, history.seconds, math.nan, sample_ms(sample), nll, se)
 

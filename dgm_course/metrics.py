@@ -148,6 +148,22 @@ def integrate_2d(log_prob: Callable[[Tensor], Tensor], bound: float, n: int = 40
     return float(logp.double().exp().sum() * h * h)
 
 
+def held_out_nll(log_prob: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 5000) -> tuple[float, float]:
+    r"""The negative log-likelihood of held-out points and its standard error, in nats per example:
+
+    .. math::
+        \widehat{\mathrm{NLL}} = -\frac1n \sum_{i=1}^n \log p_\theta(x_i), \qquad
+        \mathrm{se} = \frac{\operatorname{std}_i \log p_\theta(x_i)}{\sqrt n}.
+
+    On fresh samples its expectation is :math:`H(P_X) + \mathrm{KL}(P_X \| p_\theta) \ge H(P_X)`.
+    ``log_prob`` is called without gradients, ``chunk`` rows at a time.
+    """
+    x = as_points(x)
+    with torch.no_grad():
+        logp = torch.cat([log_prob(part) for part in x.split(positive_int(chunk, "chunk"))]).double()
+    return float(-logp.mean()), float(logp.std() / math.sqrt(len(logp)))
+
+
 def bits_per_dim(nll_nats: float, dim: int) -> float:
     r"""Convert a negative log-likelihood in nats per example to bits per dimension, :math:`\mathrm{nll}/(d\ln 2)`."""
     return nll_nats / (positive_int(dim, "dim") * math.log(2))

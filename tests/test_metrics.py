@@ -109,3 +109,17 @@ def test_integrate_2d_and_bits_per_dim():
     assert integrate_2d(std_normal, 6.0, 300) == pytest.approx(1.0, abs=1e-6)
     assert integrate_2d(std_normal, 1.0, 300) < 0.5
     assert bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
+
+
+def test_held_out_nll_is_the_mean_and_standard_error_of_minus_log_p() -> None:
+    from dgm_course.metrics import held_out_nll
+
+    x = torch.randn(30_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    nll, se = held_out_nll(lambda v: normal.log_prob(v).sum(dim=1), x, chunk=7000)
+    log_p = normal.log_prob(x).sum(dim=1)
+    assert nll == pytest.approx(float(-log_p.mean()), abs=1e-12)
+    assert se == pytest.approx(float(log_p.std()) / 30_000**0.5, abs=1e-12)
+    assert abs(nll - math.log(2 * math.pi * math.e)) < 4 * se  # the entropy of N(0, I_2)
+    with pytest.raises(ValueError, match="NaN"):
+        held_out_nll(lambda v: v[:, 0], torch.tensor([[float("nan"), 0.0]]))

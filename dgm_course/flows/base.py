@@ -8,7 +8,7 @@ The contract (DESIGN.md): a :class:`Bijection` :math:`f` maps a batch ``x`` of s
   ``logabsdet`` :math:`= \log|\det \nabla f^{-1}(y)| = -\log|\det \nabla f(x)|`.
 
 A :class:`Flow` reads its bijection as the map *from data to latent*, :math:`f = g^{-1}`, so that the
-change of variables (eq. :math:`\ref{eq:change-of-variables}` of the chapter) needs only ``forward``:
+change of variables (eq. ``eq-cov-nd`` of the chapter) needs only ``forward``:
 
 .. math::
     \log p_\theta(x) = \log p_Z(f(x)) + \log|\det \nabla f(x)|,

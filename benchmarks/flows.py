@@ -85,7 +85,7 @@ def main() -> int:
     import zuko  # benchmark-only dependency (the dev extra)
 
     layers, width, batch, lr = (2, 16, 128, 2e-3) if args.smoke else (16, 128, 1024, 2e-3)
-    steps_nvp, steps_spline = (20, 20) if args.smoke else (3800, 3600)
+    steps_nvp, steps_spline = (20, 20) if args.smoke else (4000, 3600)
     n_test, n_timing = (2000, 5) if args.smoke else (20_000, 200)
     budget_nvp, budget_spline = 120.0, 240.0
     torch.manual_seed(0)

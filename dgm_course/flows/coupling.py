@@ -52,11 +52,12 @@ class AffineCoupling(Coupling):
         y_b = x_b \odot e^{s(x_a)} + t(x_a), \qquad \log|\det \nabla f(x)| = \textstyle\sum_i s_i(x_a),
 
     with the log-scale softly clamped, :math:`s = c \tanh(\hat s / c)`, so that :math:`|s| < c` and one
-    layer can never stretch by more than :math:`e^{c}`. The network's last layer starts at zero: the layer
-    starts as the identity.
+    layer can never stretch by more than :math:`e^{c}` (:math:`c = 2` by default: with 3 the checkerboard's
+    training loss showed occasional spikes of 10-20 nats). The network's last layer starts at zero: the
+    layer starts as the identity.
     """
 
-    def __init__(self, dim: int, hidden: int = 128, depth: int = 2, parity: int = 0, scale_bound: float = 3.0) -> None:
+    def __init__(self, dim: int, hidden: int = 128, depth: int = 2, parity: int = 0, scale_bound: float = 2.0) -> None:
         super().__init__(dim, parity)
         self.scale_bound = float(scale_bound)
         self.net = mlp(len(self.a), 2 * len(self.b), hidden, depth, zero_last=True)

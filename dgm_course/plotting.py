@@ -1,4 +1,5 @@
-"""Figures of the course: scatter plots of samples, density heatmaps and image grids.
+"""Figures of the course: scatter plots of samples, density heatmaps, image grids, trajectories and
+animations.
 
 Each function draws on a matplotlib ``Axes`` (a new figure when none is given) and returns it, so
 figures compose: ``ax = density(model.log_prob, 4); scatter(samples, ax=ax, color="red")``.
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from torch import Tensor
 
@@ -111,6 +113,56 @@ def image_grid(
     if title:
         ax.set_title(title)
     return ax
+
+
+def _path(path: Tensor) -> Tensor:
+    path = torch.as_tensor(path).detach().cpu().float()
+    if path.ndim != 3 or path.shape[2] != 2 or path.shape[0] < 2:
+        raise ValueError(f"a path must have shape (times >= 2, n, 2); got {tuple(path.shape)}")
+    if not torch.isfinite(path).all():
+        raise ValueError("the path holds NaN or infinite values")
+    return path
+
+
+def trajectories(
+    path: Tensor,
+    ax: Axes | None = None,
+    *,
+    bound: float | None = None,
+    lines: int = 200,
+    title: str | None = None,
+) -> Axes:
+    """Trajectories of 2-D points through time: ``path`` (times, n, 2) from an ODE solve. Draws the first
+    ``lines`` paths as thin lines, the start points in grey and the end points in red."""
+    path = _path(path)
+    ax = _axes(ax)
+    k = min(positive_int(lines, "lines"), path.shape[1])
+    ax.plot(path[:, :k, 0].numpy(), path[:, :k, 1].numpy(), color="C0", lw=0.5, alpha=0.5)
+    ax.scatter(path[0, :k, 0].numpy(), path[0, :k, 1].numpy(), s=3, color="0.4", zorder=3)
+    ax.scatter(path[-1, :k, 0].numpy(), path[-1, :k, 1].numpy(), s=3, color="red", zorder=3)
+    _frame(ax, bound, title)
+    return ax
+
+
+def animate(path: Tensor, *, bound: float, times: Tensor | None = None, size: float = 4.0, s: float = 1.0,
+            interval: int = 80) -> FuncAnimation:
+    """An animation of points moving along ``path`` (times, n, 2), one frame per time, with the time in the
+    title. In a notebook, ``IPython.display.HTML(animate(...).to_jshtml())`` shows it with play controls
+    (and embeds it in the built book)."""
+    path = _path(path)
+    times = torch.linspace(0, 1, len(path)) if times is None else torch.as_tensor(times)
+    fig, ax = plt.subplots(figsize=(size, size))
+    dots = ax.scatter(path[0, :, 0].numpy(), path[0, :, 1].numpy(), s=s, alpha=0.5, linewidths=0)
+    _frame(ax, bound, None)
+
+    def frame(i: int) -> tuple:
+        dots.set_offsets(path[i].numpy())
+        ax.set_title(f"t = {float(times[i]):.2f}")
+        return (dots,)
+
+    animation = FuncAnimation(fig, frame, frames=len(path), interval=interval, blit=False)
+    plt.close(fig)  # the animation keeps the figure; do not also show it as a still
+    return animation
 
 
 def _frame(ax: Axes, bound: float | None, title: str | None) -> None:

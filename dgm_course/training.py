@@ -53,7 +53,8 @@ class Phase:
 
 @dataclass
 class History:
-    """What :func:`fit` recorded: per-round losses of each phase, evaluations, time and device."""
+    """What :func:`fit` recorded: per-round losses of each phase, evaluations, training time (seconds,
+    evaluations excluded) and device."""
 
     losses: dict[str, list[float]] = field(default_factory=dict)
     evaluations: list[dict[str, float]] = field(default_factory=list)
@@ -162,7 +163,8 @@ def fit(
         checkpoint: a file to save to and resume from. An existing file is resumed.
         checkpoint_every: rounds between checkpoints (default: about 10 per run).
         evaluate: called (without gradients) every ``evaluate_every`` rounds and at the end; the dict
-            it returns is stored, with the round, in ``history.evaluations``.
+            it returns is stored, with the round (``step``) and the training time so far (``seconds``), in
+            ``history.evaluations``. Time spent evaluating is not counted in ``seconds``.
         progress: show a progress bar (default: unless ``DGM_PROGRESS=0``).
 
     Raises:
@@ -248,7 +250,9 @@ def fit(
                 bar.set_postfix({p.name: f"{history.losses[p.name][-1]:.4f}" for p in phases}, refresh=False)
             bar.update(1)
             if evaluate is not None and evaluate_every and step % evaluate_every == 0 and step != steps:
-                history.evaluations.append(_evaluate(model, evaluate, step))
+                t_eval = time.perf_counter()
+                history.evaluations.append(_evaluate(model, evaluate, step, t_eval - t0))
+                t0 += time.perf_counter() - t_eval  # the training clock stops while evaluating
             if path is not None and step % every == 0 and step != steps:
                 history.seconds = time.perf_counter() - t0
                 _save_atomically(state(), path)
@@ -263,9 +267,9 @@ def fit(
         raise
     finally:
         bar.close()
-    if evaluate is not None and start < steps:
-        history.evaluations.append(_evaluate(model, evaluate, steps))
     history.seconds = time.perf_counter() - t0
+    if evaluate is not None and start < steps:
+        history.evaluations.append(_evaluate(model, evaluate, steps, history.seconds))
     model.eval()
     if path is not None:
         step = steps
@@ -294,9 +298,9 @@ def _step(p: Phase, batch: Tensor, max_grad_norm: float | None) -> float:
     return loss
 
 
-def _evaluate(model: nn.Module, evaluate: Callable[[], dict[str, float]], step: int) -> dict[str, float]:
+def _evaluate(model: nn.Module, evaluate: Callable[[], dict[str, float]], step: int, seconds: float) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
-        result = {"step": float(step), **{k: float(v) for k, v in evaluate().items()}}
+        result = {"step": float(step), "seconds": seconds, **{k: float(v) for k, v in evaluate().items()}}
     model.train()
     return result

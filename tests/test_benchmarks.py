@@ -20,3 +20,15 @@ def test_flows_benchmark_prints_its_table() -> None:
     nll = [float(line.split("|")[6].split("±")[0]) for line in run.stdout.splitlines() if "(dgm_course)" in line
            and line.startswith("|")]
     assert len(nll) == 2 and all(v > 3.4657 - 0.1 for v in nll)  # never (much) below the entropy ln 32
+
+
+def test_cnf_benchmark_prints_its_table() -> None:
+    env = {**os.environ, "DGM_PROGRESS": "0"}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cnf.py"), "--smoke"], capture_output=True,
+                         text=True, env=env, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    for row in ("ML-CNF", "OT-Flow", "flow matching", "CNF (dgm_course, backprop", "continuous adjoint", "CNF (zuko", "s to reach"):
+        assert row in run.stdout, run.stdout
+    nll = [float(line.split("|")[5].split("±")[0]) for line in run.stdout.splitlines()
+           if line.startswith("| ") and ("ML-CNF" in line or "OT-Flow" in line or "flow matching" in line)]
+    assert len(nll) == 3 and all(v > 3.4657 - 0.1 for v in nll)  # never (much) below the entropy ln 32

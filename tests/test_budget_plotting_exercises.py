@@ -44,6 +44,21 @@ def test_plots_draw_what_they_are_given():
     assert ax.images[0].get_array().shape == (2 * 7 + 1, 2 * 7 + 1, 3)
 
 
+def test_trajectories_and_animation_follow_the_path():
+    t = torch.linspace(0, 1, 11)[:, None, None]
+    start = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    path = (1 - t) * start + t * torch.tensor([1.0, 2.0])  # every point moves in a straight line to (1, 2)
+    ax = plotting.trajectories(path, bound=3, lines=10)
+    assert len(ax.lines) == 10
+    assert ax.collections[1].get_offsets().tolist() == [[1.0, 2.0]] * 10  # end points in red
+    animation = plotting.animate(path, bound=3)
+    animation._func(7)  # draw frame 7
+    frame = animation._fig.axes[0]
+    assert frame.collections[0].get_offsets() == pytest.approx(path[7].numpy())
+    assert frame.get_title() == "t = 0.70"
+    assert "<script" in animation.to_jshtml()
+
+
 def test_plots_reject_bad_input():
     with pytest.raises(ValueError, match=r"\(batch, 2\)"):
         plotting.scatter(torch.zeros(10, 3))
@@ -53,6 +68,10 @@ def test_plots_reject_bad_input():
         plotting.image_grid(torch.full((1, 1, 2, 2), float("nan")))
     with pytest.raises(ValueError, match=r"shape \(batch,\)"):
         plotting.density(lambda p: p, 4, n=10)
+    with pytest.raises(ValueError, match=r"\(times >= 2, n, 2\)"):
+        plotting.trajectories(torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        plotting.animate(torch.full((3, 4, 2), float("nan")), bound=1)
 
 
 def test_compare_reports_what_is_wrong():

@@ -123,6 +123,20 @@ def test_alternating_phases_and_evaluations():
     assert [e["step"] for e in h.evaluations] == [10, 20, 30, 40, 50]
 
 
+def test_the_training_clock_stops_while_evaluating():
+    import time
+
+    model = _model()
+    start = time.perf_counter()
+    h = fit(model, lambda b: model(b).pow(2).mean(), DATA, steps=20, batch_size=16, progress=False,
+            evaluate=lambda: time.sleep(0.1) or {}, evaluate_every=5)
+    elapsed = time.perf_counter() - start
+    seconds = [e["seconds"] for e in h.evaluations]
+    assert [e["step"] for e in h.evaluations] == [5, 10, 15, 20]
+    assert seconds == sorted(seconds) and seconds[-1] == h.seconds
+    assert h.seconds < elapsed - 0.35  # four evaluations of 0.1 s are not training time
+
+
 def test_tensor_data_is_shuffled_in_epochs():
     seen = []
     model = nn.Linear(1, 1)

@@ -4,24 +4,37 @@
 - :mod:`.elementwise` -- :class:`ElementwiseAffine`, :class:`ActNorm`, :class:`Permutation`;
 - :mod:`.splines` -- the monotone rational-quadratic spline;
 - :mod:`.coupling` -- :class:`AffineCoupling` (RealNVP), :class:`SplineCoupling`, and the flows
-  :func:`realnvp` and :func:`spline_flow`.
+  :func:`realnvp` and :func:`spline_flow`;
+- :mod:`.cnf` -- continuous flows: :class:`TimeField`, :class:`CNF` (a bijection solved by an ODE), :func:`cnf`;
+- :mod:`.otflow` -- OT-Flow: :class:`OTField` (gradient of a potential), :func:`otflow`, its loss;
+- :mod:`.matching` -- flow matching: the conditional OT path and its loss.
 """
 
 from .base import Bijection, Compose, Flow, standard_normal_log_prob
+from .cnf import CNF, TimeField, cnf
 from .coupling import AffineCoupling, Coupling, SplineCoupling, realnvp, spline_flow
 from .elementwise import ActNorm, ElementwiseAffine, Permutation
+from .matching import flow_matching_loss
+from .otflow import OTField, otflow, otflow_loss
 from .splines import rational_quadratic_spline
 
 __all__ = [
     "ActNorm",
     "AffineCoupling",
     "Bijection",
+    "CNF",
     "Compose",
     "Coupling",
     "ElementwiseAffine",
     "Flow",
+    "OTField",
     "Permutation",
     "SplineCoupling",
+    "TimeField",
+    "cnf",
+    "flow_matching_loss",
+    "otflow",
+    "otflow_loss",
     "rational_quadratic_spline",
     "realnvp",
     "spline_flow",

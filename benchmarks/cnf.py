@@ -1,0 +1,227 @@
+"""Benchmark of the continuous flows on the checkerboard: maximum-likelihood CNF, OT-Flow and flow matching
+at the chapter's book budget, and our CNF against zuko's at the same tolerances.
+
+    python benchmarks/cnf.py            # the full benchmark (about 10 minutes on 2 CPU cores)
+    python benchmarks/cnf.py --smoke    # seconds: proves the script runs (the tests run this)
+    python benchmarks/cnf.py --check    # exit 1 when a target is missed
+
+For each model: training time and time per step; the held-out NLL on 20,000 fresh points (dopri5,
+rtol = atol = 1e-5, exact trace); function evaluations (NFE) per sample with dopri5 at that tolerance and
+with the fewest RK4 steps whose NLL is within 0.01 nats of the dopri5 one; and the training time to reach
+the final NLL of the maximum-likelihood CNF (every model evaluated the same way during training: RK4 with
+16 steps on 5,000 points).
+
+Targets (issue 4): flow matching <= 3.53 nats within 240 s; the best continuous model <= 3.52; flow matching
+reaches the ML-CNF's final NLL at least 5x faster; OT-Flow needs fewer evaluations than the ML-CNF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from dgm_course.data import toy2d
+from dgm_course.flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss
+from dgm_course.metrics import held_out_nll
+from dgm_course.training import History, fit
+
+DATA = "checkerboard"
+# the chapter's book budget (the config cell of notebooks/03_continuous_flows.ipynb)
+BATCH, EVAL_EVERY = 512, 100
+ML_HIDDEN, ML_STEPS, ML_LR = 64, 1000, 5e-3
+OT_WIDTH, OT_STEPS, OT_LR, OT_COST, OT_HJB = 64, 1000, 5e-3, 0.01, 0.05
+FM_HIDDEN, FM_DEPTH, FM_STEPS, FM_LR, FM_EVAL_EVERY = 128, 4, 40_000, 3e-3, 5000
+FM_SHORT_STEPS = 10_000  # the same model on a short schedule: how soon flow matching gets to a given NLL
+
+
+def data(n: int, generator: torch.Generator) -> Tensor:
+    return toy2d.sample(DATA, n, generator)
+
+
+def set_solver(flow: Flow, method: str, steps: int = 8, tol: float = 1e-5) -> Flow:
+    b = flow.bijection
+    b.method, b.steps, b.rtol, b.atol = method, steps, tol, tol
+    return flow
+
+
+@dataclass
+class Row:
+    name: str
+    steps: int
+    history: History
+    nll: float = math.nan
+    se: float = math.nan
+    nfe_dopri5: int = 0
+    nfe_rk4: str = ""
+    reach_s: float = math.nan
+    straightness: float = math.nan
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def step_ms(self) -> float:
+        return 1e3 * self.history.seconds / self.steps
+
+
+def evaluator(flow: Flow, n: int) -> Callable[[], dict[str, float]]:
+    x = data(n, torch.Generator().manual_seed(11))
+
+    def evaluate() -> dict[str, float]:
+        b = flow.bijection
+        saved = b.method, b.steps
+        set_solver(flow, "rk4", 16)
+        nll = float(-flow.log_prob(x).mean())
+        b.method, b.steps = saved
+        return {"nll": nll}
+
+    return evaluate
+
+
+def measure(row: Row, flow: Flow, n_test: int) -> None:
+    """Held-out NLL (dopri5), NFE per sample (dopri5), the fewest RK4 evaluations within 0.01 nats, and the
+    mean length of the trajectories over the distance between their ends (1 for straight lines)."""
+    test = data(n_test, torch.Generator().manual_seed(12345))
+    with torch.no_grad():
+        row.nll, row.se = held_out_nll(set_solver(flow, "dopri5").log_prob, test)
+        flow.sample(2000, generator=torch.Generator().manual_seed(3))
+        row.nfe_dopri5 = flow.bijection.evaluations
+        small = test[:5000]
+        reference = float(-flow.log_prob(small).mean())
+        for steps in (1, 2, 4, 8, 16, 32, 64):
+            if abs(float(-set_solver(flow, "rk4", steps).log_prob(small).mean()) - reference) <= 0.01:
+                row.nfe_rk4 = str(4 * steps)
+                break
+        else:
+            row.nfe_rk4 = "> 256"
+        path = flow.bijection.trajectory(torch.randn(1000, 2, generator=torch.Generator().manual_seed(4)), steps=64)
+        length = (path[1:] - path[:-1]).norm(dim=2).sum(dim=0)
+        row.straightness = float((length / (path[-1] - path[0]).norm(dim=1)).mean())
+
+
+def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[list[str]]:
+    """Our CNF and zuko's with the same network (3 hidden layers of 64, ELU, 3 time frequencies), the same
+    adaptive solver tolerances (rtol 1e-5, atol 1e-6) and exact trace; Adam 1e-3. Ours twice: gradients by
+    backpropagation through the dopri5 steps (what zuko's checkpointed adjoint computes too, recomputing the
+    steps instead of storing them), and by torchdiffeq's continuous adjoint (a second, backward ODE)."""
+    import zuko  # benchmark-only dependency (the dev extra)
+
+    def ours(adjoint: bool) -> Flow:
+        torch.manual_seed(0)
+        return Flow(CNF(TimeField(2, 64, 3, activation=nn.ELU, freqs=3), 2, method="dopri5", rtol=1e-5, atol=1e-6,
+                        adjoint=adjoint))
+
+    torch.manual_seed(0)
+    theirs = zuko.flows.CNF(2, hidden_features=(64, 64, 64), atol=1e-6, rtol=1e-5, exact=True)
+    backprop, adjoint = ours(False), ours(True)
+    rows = []
+    for name, model, loss, log_prob in (
+        ("CNF (dgm_course, backprop through dopri5)", backprop, backprop.nll, backprop.log_prob),
+        ("CNF (dgm_course, continuous adjoint)", adjoint, adjoint.nll, adjoint.log_prob),
+        (f"CNF (zuko {zuko.__version__}, checkpointed adjoint)", theirs, lambda x: -theirs().log_prob(x).mean(),
+         lambda x: theirs().log_prob(x)),
+    ):
+        history = fit(model, loss, data, steps=iterations, batch_size=batch, lr=1e-3, seed=0, device="cpu", progress=False)
+        with torch.no_grad():
+            nll, se = held_out_nll(log_prob, data(n_test, torch.Generator().manual_seed(12345)))
+        rows.append([name, str(iterations), f"{history.seconds:.1f}", f"{1e3 * history.seconds / iterations:.0f}",
+                     f"{nll:.4f} ± {se:.4f}"])
+        print(f"  trained {name}: {history.seconds:.1f} s, held-out NLL {nll:.4f}", flush=True)
+    return rows
+
+
+def table(header: list[str], lines: list[list[str]]) -> None:
+    rows = [header] + lines
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for i, r in enumerate(rows):
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(r, widths)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
+    args = parser.parse_args()
+    s = args.smoke
+    cfg = dict(
+        batch=128 if s else BATCH,
+        ml=dict(hidden=16 if s else ML_HIDDEN, steps=10 if s else ML_STEPS, solver_steps=2 if s else 8),
+        ot=dict(width=8 if s else OT_WIDTH, steps=10 if s else OT_STEPS, solver_steps=2 if s else 8),
+        fm=dict(hidden=16 if s else FM_HIDDEN, steps=50 if s else FM_STEPS, every=20 if s else FM_EVAL_EVERY,
+                short=20 if s else FM_SHORT_STEPS),
+        eval_every=5 if s else EVAL_EVERY, n_eval=500 if s else 5000, n_test=1000 if s else 20_000,
+        zuko_iterations=2 if s else 150, zuko_batch=64 if s else 512,
+    )
+    print(f"data: {DATA}; batch {cfg['batch']}; Adam with cosine decay; {torch.get_num_threads()} threads; "
+          f"torch {torch.__version__}", flush=True)
+
+    def train(name: str, flow: Flow, model: nn.Module, loss: Callable[[Tensor], Tensor], steps: int, lr: float,
+              every: int) -> Row:
+        torch.manual_seed(0)
+        history = fit(model, loss, data, steps=steps, batch_size=cfg["batch"], lr=lr, cosine=True, seed=0,
+                      device="cpu", progress=False, evaluate=evaluator(flow, cfg["n_eval"]), evaluate_every=every)
+        row = Row(name, steps, history)
+        measure(row, flow, cfg["n_test"])
+        print(f"  trained {name}: {history.seconds:.1f} s, held-out NLL {row.nll:.4f}", flush=True)
+        return row
+
+    torch.manual_seed(0)
+    ml = Flow(CNF(TimeField(2, cfg["ml"]["hidden"], 3), 2, method="rk4", steps=cfg["ml"]["solver_steps"]))
+    row_ml = train("ML-CNF (RK4, exact trace)", ml, ml, ml.nll, cfg["ml"]["steps"], ML_LR, cfg["eval_every"])
+    torch.manual_seed(0)
+    ot = otflow(2, width=cfg["ot"]["width"], steps=cfg["ot"]["solver_steps"])
+    row_ot = train("OT-Flow", ot, ot, lambda x: otflow_loss(ot, x, cost=OT_COST, hjb=OT_HJB), cfg["ot"]["steps"], OT_LR,
+                   cfg["eval_every"])
+    torch.manual_seed(0)
+    fm_field = TimeField(2, cfg["fm"]["hidden"], FM_DEPTH)
+    fm = Flow(CNF(fm_field, 2, method="rk4", steps=16))
+    row_fm = train("flow matching", fm, fm_field, lambda x: flow_matching_loss(fm_field, x), cfg["fm"]["steps"], FM_LR,
+                   cfg["fm"]["every"])
+    torch.manual_seed(0)
+    short_field = TimeField(2, cfg["fm"]["hidden"], FM_DEPTH)
+    short = Flow(CNF(short_field, 2, method="rk4", steps=16))
+    row_short = train("flow matching, short schedule", short, short_field, lambda x: flow_matching_loss(short_field, x),
+                      cfg["fm"]["short"], FM_LR, cfg["fm"]["every"])
+    rows = [row_ml, row_ot, row_fm, row_short]
+    target = row_ml.history.evaluations[-1]["nll"]
+    for row in rows:
+        row.reach_s = next((e["seconds"] for e in row.history.evaluations if e["nll"] <= target), math.nan)
+
+    print()
+    table(["model", "steps", "train (s)", "ms/step", "held-out NLL (nats)", "NFE dopri5", "NFE RK4 (within 0.01)",
+           "length / distance", f"s to reach {target:.3f}"],
+          [[r.name, str(r.steps), f"{r.history.seconds:.1f}", f"{r.step_ms:.1f}", f"{r.nll:.4f} ± {r.se:.4f}",
+            str(r.nfe_dopri5), r.nfe_rk4, f"{r.straightness:.3f}", f"{r.reach_s:.1f}"] for r in rows])
+    print(f"\nfloor: the data's entropy ln 32 = {toy2d.entropy(DATA):.4f} nats")
+
+    fm_reach = min((r.reach_s for r in (row_fm, row_short) if not math.isnan(r.reach_s)), default=math.nan)
+    speedup = row_ml.reach_s / fm_reach
+    best = min(r.nll for r in rows)
+    targets = {
+        "flow matching <= 3.53 nats within 240 s": row_fm.nll <= 3.53 and row_fm.history.seconds <= 240,
+        "the best continuous model <= 3.52 nats": best <= 3.52,
+        f"flow matching (either schedule) reaches the ML-CNF's final NLL >= 5x faster (measured {speedup:.1f}x)": speedup >= 5,
+        f"OT-Flow needs fewer evaluations than the ML-CNF (dopri5 {row_ot.nfe_dopri5} vs {row_ml.nfe_dopri5})":
+            row_ot.nfe_dopri5 < row_ml.nfe_dopri5,
+    }
+    print()
+    for claim, met in targets.items():
+        print(f"{'met    ' if met else 'NOT MET'} {claim}")
+
+    print("\nours against zuko at the same tolerances:", flush=True)
+    lines = zuko_versus_ours(cfg["zuko_iterations"], cfg["zuko_batch"], cfg["n_test"])
+    print()
+    table(["model", "iterations", "train (s)", "ms/iteration", "held-out NLL (nats)"], lines)
+    return 1 if args.check and not s and not all(targets.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,7 @@ figures compose: ``ax = density(model.log_prob, 4); scatter(samples, ax=ax, colo
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
@@ -147,8 +148,8 @@ def trajectories(
 def animate(path: Tensor, *, bound: float, times: Tensor | None = None, size: float = 4.0, s: float = 1.0,
             interval: int = 80) -> FuncAnimation:
     """An animation of points moving along ``path`` (times, n, 2), one frame per time, with the time in the
-    title. In a notebook, ``IPython.display.HTML(animate(...).to_jshtml())`` shows it with play controls
-    (and embeds it in the built book)."""
+    title. In a notebook, ``IPython.display.HTML(animation_html(animate(...)))`` shows it with play
+    controls (and embeds it in the built book)."""
     path = _path(path)
     times = torch.linspace(0, 1, len(path)) if times is None else torch.as_tensor(times)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -163,6 +164,14 @@ def animate(path: Tensor, *, bound: float, times: Tensor | None = None, size: fl
     animation = FuncAnimation(fig, frame, frames=len(path), interval=interval, blit=False)
     plt.close(fig)  # the animation keeps the figure; do not also show it as a still
     return animation
+
+
+def animation_html(animation: FuncAnimation) -> str:
+    """The animation as self-contained HTML with play controls (matplotlib's ``to_jshtml``), minus the
+    Font Awesome stylesheet it links from a CDN: the book's theme already provides those icons, and the
+    book must read offline. Show it with ``IPython.display.HTML(animation_html(a))``."""
+    html = animation.to_jshtml(default_mode="once")
+    return re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
 
 
 def _frame(ax: Axes, bound: float | None, title: str | None) -> None:

@@ -56,7 +56,8 @@ def test_trajectories_and_animation_follow_the_path():
     frame = animation._fig.axes[0]
     assert frame.collections[0].get_offsets() == pytest.approx(path[7].numpy())
     assert frame.get_title() == "t = 0.70"
-    assert "<script" in animation.to_jshtml()
+    html = plotting.animation_html(animation)
+    assert "<script" in html and "fa-play" in html and "http" not in html  # nothing fetched from the network
 
 
 def test_plots_reject_bad_input():

@@ -47,8 +47,7 @@ def data(n: int, generator: torch.Generator) -> Tensor:
 
 
 def set_solver(flow: Flow, method: str, steps: int = 8, tol: float = 1e-5) -> Flow:
-    b = flow.bijection
-    b.method, b.steps, b.rtol, b.atol = method, steps, tol, tol
+    flow.bijection.set_solver(method, steps, tol, tol)
     return flow
 
 
@@ -74,11 +73,10 @@ def evaluator(flow: Flow, n: int) -> Callable[[], dict[str, float]]:
     x = data(n, torch.Generator().manual_seed(11))
 
     def evaluate() -> dict[str, float]:
-        b = flow.bijection
-        saved = b.method, b.steps
+        saved = flow.bijection.method, flow.bijection.steps
         set_solver(flow, "rk4", 16)
         nll = float(-flow.log_prob(x).mean())
-        b.method, b.steps = saved
+        flow.bijection.set_solver(*saved)
         return {"nll": nll}
 
     return evaluate

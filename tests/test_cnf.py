@@ -180,6 +180,11 @@ def test_bad_options_and_inputs_are_named():
         cnf(2, trace="exactly")
     with pytest.raises(ValueError, match="adaptive"):
         cnf(2, method="rk4", adjoint=True)
+    with pytest.raises(ValueError, match="unknown method 'rk5'"):
+        cnf(2).bijection.set_solver("rk5")
+    flow = cnf(2, method="dopri5", rtol=1e-7, atol=1e-8)
+    assert flow.bijection.set_solver("rk4", 12) is flow.bijection
+    assert (flow.bijection.method, flow.bijection.steps, flow.bijection.rtol) == ("rk4", 12, 1e-7)
     with pytest.raises(ValueError, match=r"\(batch, 2\)"):
         cnf(2).log_prob(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="NaN"):

@@ -94,16 +94,26 @@ class CNF(Bijection):
     def __init__(self, field: nn.Module, dim: int, method: str = "rk4", steps: int = 8, rtol: float = 1e-5,
                  atol: float = 1e-5, trace: str = "exact", adjoint: bool = False) -> None:
         super().__init__(dim)
-        if method not in ode.SOLVERS and method not in ode.ADAPTIVE:
-            raise ValueError(f"unknown method {method!r}; choose one of {sorted(ode.SOLVERS) + list(ode.ADAPTIVE)}")
         if trace not in TRACES:
             raise ValueError(f"unknown trace {trace!r}; choose one of {list(TRACES)}")
-        if adjoint and method not in ode.ADAPTIVE:
-            raise ValueError(f"adjoint=True needs an adaptive method ({list(ode.ADAPTIVE)}); got {method!r}")
         self.field = field
-        self.method, self.steps, self.rtol, self.atol = method, positive_int(steps, "steps"), rtol, atol
         self.trace, self.adjoint = trace, adjoint
+        self.set_solver(method, steps, rtol, atol)
         self.evaluations = 0
+
+    def set_solver(self, method: str, steps: int | None = None, rtol: float | None = None,
+                   atol: float | None = None) -> CNF:
+        """Change how the ODE is solved (say, a few RK4 steps to train and dopri5 to evaluate); options
+        left at ``None`` keep their values. Returns the CNF."""
+        if method not in ode.SOLVERS and method not in ode.ADAPTIVE:
+            raise ValueError(f"unknown method {method!r}; choose one of {sorted(ode.SOLVERS) + list(ode.ADAPTIVE)}")
+        if self.adjoint and method not in ode.ADAPTIVE:
+            raise ValueError(f"adjoint=True needs an adaptive method ({list(ode.ADAPTIVE)}); got {method!r}")
+        self.method = method
+        self.steps = positive_int(steps, "steps") if steps is not None else self.steps
+        self.rtol = rtol if rtol is not None else self.rtol
+        self.atol = atol if atol is not None else self.atol
+        return self
 
     def _velocity_and_divergence(self, t: Tensor, z: Tensor, eps: Tensor | None, graph: bool) -> tuple[Tensor, Tensor]:
         if eps is None and hasattr(self.field, "velocity_and_divergence"):

@@ -15,7 +15,12 @@ The conditional flow-matching loss (``eq-cfm``) regresses the field on these vel
     \big\|h_\phi(t, x_t) - u_t(x_t \mid x_1)\big\|^2,
 
 and has the same gradient as regressing on the (intractable) marginal field that generates the whole path:
-its minimiser pushes :math:`p_0` to (nearly) the data distribution. Each step costs one evaluation of
+its minimiser pushes :math:`p_0` to (nearly) the data distribution. The argument holds time by time, so
+:math:`t` may be drawn from any density with full support on :math:`[0, 1]`: the minimiser is the same
+marginal field, only where the regression spends its samples changes. ``time_power`` :math:`= k` draws
+:math:`t = 1 - (1 - u)^k`, :math:`u \sim U[0, 1]`, of density :math:`\tfrac1k (1 - t)^{1/k - 1}`: uniform
+for :math:`k = 1`, more and more concentrated near the data (:math:`t = 1`), where a field that carries
+mass onto sharp-edged data must vary fastest, as :math:`k` grows. Each step costs one evaluation of
 :math:`h_\phi`; the ODE is solved only to sample or to evaluate a likelihood, with
 :class:`~dgm_course.flows.cnf.CNF`.
 """
@@ -38,10 +43,14 @@ def conditional_ot_path(x0: Tensor, x1: Tensor, t: Tensor, sigma_min: float = 1e
 
 
 def flow_matching_loss(field: nn.Module, x1: Tensor, sigma_min: float = 1e-3,
-                       generator: torch.Generator | None = None) -> Tensor:
+                       generator: torch.Generator | None = None, time_power: float = 1.0) -> Tensor:
     r"""The conditional flow-matching loss :math:`\mathcal L_{\mathrm{CFM}}` on a batch of data ``x1``, with
-    fresh :math:`x_0 \sim \mathcal N(0, I)` and :math:`t \sim U[0, 1]` (from ``generator`` if given)."""
+    fresh :math:`x_0 \sim \mathcal N(0, I)` and :math:`t = 1 - (1 - u)^k`, :math:`u \sim U[0, 1]`,
+    :math:`k` = ``time_power`` (1: uniform; module docstring), drawn from ``generator`` if given."""
+    if not time_power > 0:
+        raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {time_power!r}")
     x0 = torch.randn(x1.shape, generator=generator, dtype=x1.dtype, device=x1.device)
-    t = torch.rand(len(x1), generator=generator, dtype=x1.dtype, device=x1.device)
+    uniform = torch.rand(len(x1), generator=generator, dtype=x1.dtype, device=x1.device)
+    t = uniform if time_power == 1 else 1 - (1 - uniform) ** time_power
     xt, u = conditional_ot_path(x0, x1, t, sigma_min)
     return ((field(t, xt) - u) ** 2).sum(dim=1).mean()

@@ -40,3 +40,31 @@ def positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
     return value
+
+
+def as_images(x: object, shape: tuple[int, ...], *, name: str = "x") -> Tensor:
+    """Check that ``x`` is a finite floating tensor of shape (batch, *shape) (images: (batch, c, h, w)).
+
+    Raises:
+        ValueError: wrong shape (the message names the expected and the received one), empty, NaN or inf.
+    """
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a tensor of shape (batch, {', '.join(map(str, shape))}); "
+                         f"got {type(x).__name__}")
+    expected = "(batch, " + ", ".join(map(str, shape)) + ")"
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
+        hint = ""
+        if x.ndim == len(shape) and tuple(x.shape) == tuple(shape):
+            hint = "; a single example needs a batch dimension: x[None]"
+        elif x.ndim == 2 and x.shape[1] == int(torch.tensor(shape).prod()):
+            hint = f"; flat rows can be reshaped with x.view(-1, {', '.join(map(str, shape))})"
+        raise ValueError(f"{name} must have shape {expected}; got shape {tuple(x.shape)}{hint}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}; pass at least one example")
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).flatten(1).any(dim=1).nonzero().flatten()
+        raise ValueError(f"{name} holds NaN or infinite values in {len(bad)} example(s), first at {int(bad[0])}; "
+                         "clean or drop those examples first")
+    return x

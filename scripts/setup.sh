@@ -1,5 +1,6 @@
 # Sourced by scripts/book.sh and scripts/test.sh: installs what the book and the tests need, once.
-#   - system packages (apt-get) that are missing: python3-venv, npm, and chromium with --browser
+#   - system packages (apt-get) that are missing: python3-venv, npm, dataset-fashion-mnist (the offline
+#     source of Fashion-MNIST), and chromium with --browser
 #   - .venv with the exact versions of requirements/lock.txt and the package itself (editable)
 #   - MathJax 3, vendored into book/_static/mathjax so the built book reads offline
 # Each step is skipped when already done (stamp files), so a second run takes seconds.
@@ -18,6 +19,7 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v npm >/dev/null || missing+=(npm)
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null; then missing+=(chromium); fi
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""

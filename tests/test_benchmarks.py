@@ -32,3 +32,19 @@ def test_cnf_benchmark_prints_its_table() -> None:
     nll = [float(line.split("|")[5].split("±")[0]) for line in run.stdout.splitlines()
            if line.startswith("| ") and ("ML-CNF" in line or "OT-Flow" in line or "flow matching" in line)]
     assert len(nll) == 6 and all(v > 3.4657 - 0.1 for v in nll)  # never (much) below the entropy ln 32
+
+
+def test_vae_benchmark_prints_its_table() -> None:
+    """The smoke run, with Fashion-MNIST's files standing in for MNIST's so that the MNIST path runs too."""
+    env = {**os.environ, "DGM_PROGRESS": "0"}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vae.py"), "--smoke", "--mnist-root",
+                          "/usr/share/datasets/fashion-mnist"], capture_output=True, text=True, env=env, timeout=600,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "nats" not in line]
+    assert [r.split("|")[1].split(",")[0].strip() for r in rows] == ["digits", "Fashion-MNIST", "MNIST (IDX files in "
+                                                                     "/usr/share/datasets/fashion-mnist)"], run.stdout
+    for r in rows:
+        elbo, nll = float(r.split("|")[5]), float(r.split("|")[7].split("±")[0])
+        assert nll <= -elbo + 1.0, r  # the IWAE bound is at least the ELBO (up to Monte Carlo noise)
+    assert "Burda et al. (2016) report 86.76" in run.stdout

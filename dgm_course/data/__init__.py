@@ -1,5 +1,5 @@
-"""Data sets of the course: 2-D toy densities (:mod:`.toy2d`) and, in later chapters, images."""
+"""Data sets of the course: 2-D toy densities (:mod:`.toy2d`) and images (:mod:`.images`)."""
 
-from . import toy2d
+from . import images, toy2d
 
-__all__ = ["toy2d"]
+__all__ = ["images", "toy2d"]

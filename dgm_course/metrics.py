@@ -167,3 +167,22 @@ def held_out_nll(log_prob: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 5
 def bits_per_dim(nll_nats: float, dim: int) -> float:
     r"""Convert a negative log-likelihood in nats per example to bits per dimension, :math:`\mathrm{nll}/(d\ln 2)`."""
     return nll_nats / (positive_int(dim, "dim") * math.log(2))
+
+
+def mode_coverage(samples: Tensor, means: Tensor, std: float, *, within: float = 3.0, min_count: int = 20
+                  ) -> tuple[int, float]:
+    r"""Mode collapse, measured as in VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018).
+
+    A sample is *high quality* when it lies within ``within`` standard deviations of its nearest mode,
+    :math:`\min_k \lVert x - \mu_k\rVert \le 3\sigma`; a mode is *captured* when at least ``min_count``
+    high-quality samples are nearest to it.
+
+    Returns:
+        ``(modes captured, fraction of high-quality samples)``.
+    """
+    samples = as_points(samples, dim=means.shape[1], name="samples")
+    distance = torch.cdist(samples.double(), means.double())
+    nearest, which = distance.min(dim=1)
+    good = nearest <= within * std
+    counts = torch.bincount(which[good], minlength=len(means))
+    return int((counts >= min_count).sum()), float(good.double().mean())

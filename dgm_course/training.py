@@ -41,14 +41,16 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class Phase:
-    """One player of an alternating schedule: a loss of a batch, the optimizer that lowers it, and how
-    many of its steps make one round (e.g. 5 critic steps per generator step in a WGAN)."""
+    """One player of an alternating schedule: a loss of a batch, the optimizer that lowers it, how many
+    of its steps make one round (e.g. 5 critic steps per generator step in a WGAN), and what to do after
+    each of its optimizer steps (``after_step``, e.g. clipping a critic's weights)."""
 
     name: str
     loss: Callable[[Tensor], Tensor]
     optimizer: torch.optim.Optimizer
     repeats: int = 1
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    after_step: Callable[[], None] | None = None
 
 
 @dataclass
@@ -295,6 +297,9 @@ def _step(p: Phase, batch: Tensor, max_grad_norm: float | None) -> float:
     if not torch.isfinite(norm):
         raise TrainingDiverged(f"the {p.name!r} gradient is not finite (loss {loss}); lower the learning rate.")
     p.optimizer.step()
+    if p.after_step is not None:
+        with torch.no_grad():
+            p.after_step()
     return loss
 
 

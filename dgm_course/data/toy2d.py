@@ -130,6 +130,15 @@ def _mix_25gaussians() -> tuple[Tensor, float]:
 _MIXTURES = {"8gaussians": _mix_8gaussians, "25gaussians": _mix_25gaussians}
 
 
+def modes(name: str) -> tuple[Tensor, float]:
+    """The means (k, 2) and the common standard deviation of a Gaussian-mixture data set ("8gaussians",
+    "25gaussians"): what :func:`dgm_course.metrics.mode_coverage` counts samples against."""
+    if name not in _MIXTURES:
+        raise ValueError(f"{name!r} is not a Gaussian mixture; choose one of {', '.join(_MIXTURES)}")
+    means, std = _MIXTURES[name]()
+    return means.float(), std
+
+
 @lru_cache(maxsize=None)
 def _blur(name: str) -> _Blur:
     if name in _MIXTURES:

@@ -1,0 +1,146 @@
+r"""Generators, discriminators (critics), and the alternating training schedule of a GAN.
+
+A :class:`GAN` holds a generator :math:`g_\theta: \mathbb R^q \to \mathbb R^d` and a discriminator (or
+critic) :math:`D_\phi`; :meth:`GAN.phases` returns the two players' :class:`~dgm_course.training.Phase`
+for :func:`~dgm_course.training.fit`, for one of the four objectives of the chapters:
+
+==================  ======================================  ==========================================
+``objective``       discriminator / critic step             generator step
+==================  ======================================  ==========================================
+``"minimax"``       :func:`.losses.discriminator_loss`      :func:`.losses.minimax_generator_loss`
+``"nonsaturating"`` :func:`.losses.discriminator_loss`      :func:`.losses.nonsaturating_generator_loss`
+``"wgan-clip"``     :func:`.losses.critic_loss`, then       :func:`.losses.wasserstein_generator_loss`
+                    :func:`.losses.clip_weights`
+``"wgan-gp"``       :func:`.losses.critic_loss` + λ         :func:`.losses.wasserstein_generator_loss`
+                    :func:`.losses.gradient_penalty`
+==================  ======================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import positive_int
+from ..nets import mlp
+from ..training import Phase
+from . import losses
+
+OBJECTIVES = ("minimax", "nonsaturating", "wgan-clip", "wgan-gp")
+
+
+class Packed(nn.Module):
+    r"""PacGAN's packing (Lin et al. 2018): the discriminator judges ``pack`` samples at once, concatenated,
+    so that a batch of :math:`n` samples gives :math:`n / m` decisions. A generator that collapses produces
+    packs of near-identical points, which are easy to tell from packs of real data."""
+
+    def __init__(self, net: nn.Module, pack: int) -> None:
+        super().__init__()
+        self.net, self.pack = net, positive_int(pack, "pack")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if len(x) % self.pack:
+            raise ValueError(f"a packed discriminator needs a batch divisible by pack = {self.pack}; got {len(x)}")
+        return self.net(x.reshape(len(x) // self.pack, -1))
+
+
+def mlp_generator(latent: int, dim: int, hidden: int = 128, depth: int = 3) -> nn.Module:
+    """An MLP generator :math:`\\mathbb R^q \\to \\mathbb R^d` with ReLU hidden layers and a linear output."""
+    return mlp(latent, dim, hidden, depth, activation=nn.ReLU)
+
+
+def mlp_discriminator(dim: int, hidden: int = 128, depth: int = 3, pack: int = 1, spectral_norm: bool = False
+                      ) -> nn.Module:
+    """An MLP discriminator (critic) with LeakyReLU(0.2) hidden layers and one output (a logit or a score);
+    with ``pack`` > 1 it judges packs of samples (:class:`Packed`); with ``spectral_norm`` every linear
+    layer is divided by its largest singular value (Miyato et al. 2018), which bounds its Lipschitz constant."""
+    net = mlp(dim * pack, 1, hidden, depth, activation=lambda: nn.LeakyReLU(0.2))
+    if spectral_norm:
+        for i, layer in enumerate(net):
+            if isinstance(layer, nn.Linear):
+                net[i] = nn.utils.parametrizations.spectral_norm(layer)
+    return Packed(net, pack) if pack > 1 else net
+
+
+def dcgan_generator(latent: int, shape: tuple[int, int, int], channels: int = 64) -> nn.Module:
+    """A DCGAN generator (Radford et al. 2016) for images (c, h, w), h and w divisible by 4: a dense layer
+    to (2·channels, h/4, w/4), two stride-2 transposed convolutions with batch norm and ReLU, a sigmoid
+    output in [0, 1]."""
+    c, h, w = shape
+    if h % 4 or w % 4:
+        raise ValueError(f"dcgan_generator needs h and w divisible by 4; got {shape}")
+    small = (2 * channels, h // 4, w // 4)
+    return nn.Sequential(
+        nn.Linear(latent, math.prod(small)), nn.BatchNorm1d(math.prod(small)), nn.ReLU(), nn.Unflatten(1, small),
+        nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1), nn.BatchNorm2d(channels), nn.ReLU(),
+        nn.ConvTranspose2d(channels, c, 4, 2, 1), nn.Sigmoid())
+
+
+def dcgan_discriminator(shape: tuple[int, int, int], channels: int = 64, spectral_norm: bool = False) -> nn.Module:
+    """A DCGAN discriminator (critic) for images (c, h, w): two stride-2 convolutions with LeakyReLU(0.2),
+    no batch norm (which would couple the examples of a batch and break the gradient penalty), one output."""
+    c, h, w = shape
+    layers: list[nn.Module] = [
+        nn.Conv2d(c, channels, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(channels, 2 * channels, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(2 * channels * (h // 4) * (w // 4), 1)]
+    if spectral_norm:
+        layers = [nn.utils.parametrizations.spectral_norm(m) if isinstance(m, (nn.Conv2d, nn.Linear)) else m
+                  for m in layers]
+    return nn.Sequential(*layers)
+
+
+class GAN(nn.Module):
+    r"""A generator and a discriminator (critic), with latent :math:`z \sim \mathcal N(0, I_q)`."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent: int) -> None:
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+        self.latent = positive_int(latent, "latent")
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""
+        ref = next(self.generator.parameters())
+        z = torch.randn(positive_int(n, "n"), self.latent, generator=generator, dtype=ref.dtype, device=ref.device)
+        return self.generator(z)
+
+    def phases(self, objective: str = "nonsaturating", *, lr_g: float = 2e-4, lr_d: float = 2e-4,
+               betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1, gp_weight: float = 10.0,
+               clip: float = 0.01, decay_steps: int | None = None) -> list[Phase]:
+        """The two players of ``objective`` (module docstring) as phases for :func:`~dgm_course.training.fit`:
+        ``n_critic`` discriminator (critic) steps with Adam(``lr_d``), then one generator step with
+        Adam(``lr_g``). ``gp_weight`` is λ of WGAN-GP; ``clip`` the range of WGAN's weight clipping. With
+        ``decay_steps`` (the number of rounds of the run), both learning rates decay to 0 along a cosine."""
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        g, d = self.generator, self.discriminator
+        opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
+        opt_d = torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas)
+        wasserstein = objective.startswith("wgan")
+
+        def d_loss(x: Tensor) -> Tensor:
+            with torch.no_grad():
+                fake = self.sample(len(x))
+            real_out, fake_out = d(x), d(fake)
+            if not wasserstein:
+                return losses.discriminator_loss(real_out, fake_out)
+            loss = losses.critic_loss(real_out, fake_out)
+            return loss + gp_weight * losses.gradient_penalty(d, x, fake) if objective == "wgan-gp" else loss
+
+        generator_loss = {"minimax": losses.minimax_generator_loss,
+                          "nonsaturating": losses.nonsaturating_generator_loss}.get(objective,
+                                                                                    losses.wasserstein_generator_loss)
+
+        def g_loss(x: Tensor) -> Tensor:
+            return generator_loss(d(self.sample(len(x))))
+
+        def decay(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+            if decay_steps is None:
+                return None
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=positive_int(decay_steps, "decay_steps"))
+
+        after = (lambda: losses.clip_weights(d, clip)) if objective == "wgan-clip" else None
+        return [Phase("discriminator", d_loss, opt_d, positive_int(n_critic, "n_critic"), decay(opt_d), after),
+                Phase("generator", g_loss, opt_g, 1, decay(opt_g))]

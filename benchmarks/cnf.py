@@ -35,6 +35,8 @@ from dgm_course.flows import CNF, Flow, TimeField, flow_matching_loss, otflow, o
 from dgm_course.metrics import held_out_nll
 from dgm_course.training import History, fit
 
+from _table import print_table  # benchmarks/_table.py, beside this script
+
 DATA = "checkerboard"
 # the chapter's book budget (the config cell of notebooks/03_continuous_flows.ipynb)
 BATCH, EVAL_EVERY = 512, 100
@@ -135,15 +137,6 @@ def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[list[str]
     return rows
 
 
-def table(header: list[str], lines: list[list[str]]) -> None:
-    rows = [header] + lines
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    for i, r in enumerate(rows):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(r, widths)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
@@ -199,7 +192,7 @@ def main() -> int:
         row.reach_s = next((e["seconds"] for e in row.history.evaluations if e["nll"] <= target), math.nan)
 
     print()
-    table(["model", "steps", "train (s)", "ms/step", "held-out NLL (nats)", "NFE dopri5", "NFE RK4 (within 0.01)",
+    print_table(["model", "steps", "train (s)", "ms/step", "held-out NLL (nats)", "NFE dopri5", "NFE RK4 (within 0.01)",
            "length / distance", f"s to reach {target:.3f}"],
           [[r.name, str(r.steps), f"{r.history.seconds:.1f}", f"{r.step_ms:.1f}", f"{r.nll:.4f} ± {r.se:.4f}",
             str(r.nfe_dopri5), "> 256" if math.isinf(r.nfe_rk4) else str(r.nfe_rk4), f"{r.straightness:.3f}", f"{r.reach_s:.1f}"] for r in rows])
@@ -223,7 +216,7 @@ def main() -> int:
     print("\nours against zuko at the same tolerances:", flush=True)
     lines = zuko_versus_ours(cfg["zuko_iterations"], cfg["zuko_batch"], cfg["n_test"])
     print()
-    table(["model", "iterations", "train (s)", "ms/iteration", "held-out NLL (nats)"], lines)
+    print_table(["model", "iterations", "train (s)", "ms/iteration", "held-out NLL (nats)"], lines)
     return 1 if args.check and not s and not all(targets.values()) else 0
 
 

@@ -28,6 +28,8 @@ from dgm_course.flows import realnvp, spline_flow
 from dgm_course.metrics import held_out_nll
 from dgm_course.training import fit
 
+from _table import print_table  # benchmarks/_table.py, beside this script
+
 DATA = "checkerboard"
 
 
@@ -130,17 +132,12 @@ def main() -> int:
     versus_ok = row_ours.nll < row_zuko.nll and ratio <= 1.05
 
     header = ["model", "steps", "train (s)", "ms/step (median)", "sample 10k (ms)", "held-out NLL (nats)", "target", "met"]
-    table = [header] + [
+    print()
+    print_table(header, [
         [r.name, str(r.steps), f"{r.train_s:.1f}", f"{r.step_ms:.1f}", f"{r.sample_ms:.1f}", f"{r.nll:.4f} ± {r.se:.4f}",
          r.target or "-", "-" if r.ok is None else ("yes" if r.ok else "NO")]
         for r in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    print()
-    for i, line in enumerate(table):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    ])
     print(f"\nfloor: the data's entropy ln 32 = {toy2d.entropy(DATA):.4f} nats")
     print(f"ours vs zuko: NLL {row_ours.nll:.4f} vs {row_zuko.nll:.4f}; time per step ratio {ratio:.3f} "
           f"(target: lower NLL at <= 1.05x) -> {'met' if versus_ok else 'NOT MET'}")

@@ -27,6 +27,8 @@ from dgm_course.data import images
 from dgm_course.training import fit
 from dgm_course.vae import VAE, conv_vae, mlp_vae
 
+from _table import print_table  # benchmarks/_table.py, beside this script
+
 # the chapter's book budget (the config cell of notebooks/04_variational_autoencoders.ipynb)
 DIGITS = dict(latent=8, hidden=256, steps=4000, batch=128, lr=2e-3)
 FASHION = dict(latent=16, channels=32, hidden=256, steps=3000, batch=128, lr=1e-3)
@@ -50,15 +52,6 @@ def burda_vae() -> VAE:
         return nn.Sequential(nn.Linear(i, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, o))
     return VAE(nn.Sequential(nn.Flatten(), net(784, 100)), nn.Sequential(net(50, 784), nn.Unflatten(1, (1, 28, 28))),
                (1, 28, 28), 50, "bernoulli")
-
-
-def table(header: list[str], lines: list[list[str]]) -> None:
-    rows = [header] + lines
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    for i, r in enumerate(rows):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(r, widths)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
 
 
 def main() -> int:
@@ -128,7 +121,7 @@ def main() -> int:
         mnist_note = f"MNIST: Burda et al. (2016) report {BURDA_NLL} nats for this VAE (k = 5000) after 3,280 epochs"
 
     print()
-    table(["model", "steps", "train (s)", "test images", "test ELBO (nats)", "IWAE k", "IWAE NLL (nats)", "bits/dim",
+    print_table(["model", "steps", "train (s)", "test images", "test ELBO (nats)", "IWAE k", "IWAE NLL (nats)", "bits/dim",
            "eval (s)"], rows)
     print("\n" + mnist_note)
     return 0

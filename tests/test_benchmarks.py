@@ -48,3 +48,18 @@ def test_vae_benchmark_prints_its_table() -> None:
         elbo, nll = float(r.split("|")[5]), float(r.split("|")[7].split("±")[0])
         assert nll <= -elbo + 1.0, r  # the IWAE bound is at least the ELBO (up to Monte Carlo noise)
     assert "Burda et al. (2016) report 86.76" in run.stdout
+
+
+def test_gan_benchmark_prints_its_table() -> None:
+    env = {**os.environ, "DGM_PROGRESS": "0"}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gan.py"), "--smoke"], capture_output=True,
+                         text=True, env=env, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "objective" not in line]
+    names = [r.split("|")[1].strip() for r in rows]
+    assert names == ["minimax (textbook)", "nonsaturating (textbook)", "wgan-clip (textbook)", "wgan-gp (textbook)",
+                     "+ learning rates 1e-3", "+ cosine decay", "+ batch 1024"], run.stdout
+    for r in rows:
+        modes, hq = float(r.split("|")[9].split("±")[0]), float(r.split("|")[10].split("±")[0])
+        assert 0 <= modes <= 25 and 0 <= hq <= 100, r
+    assert "Target (the chapters' recipe" in run.stdout

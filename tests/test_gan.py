@@ -1,5 +1,6 @@
 """GANs: the losses against hand-computed values, the optimal discriminator and the JS divergence, the
-gradient penalty's interpolation and norm, clipping, mode coverage, and a short training run."""
+gradient penalty's interpolation and norm, clipping, mode coverage, the recipes and their evaluation, short
+training runs, and the exercise checkers."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dgm_course.data import toy2d
-from dgm_course.gan import (GAN, clip_weights, critic_loss, dcgan_discriminator, dcgan_generator, discriminator_loss,
-                            gradient_penalty, minimax_generator_loss, mlp_discriminator, mlp_generator,
-                            nonsaturating_generator_loss, wasserstein_generator_loss)
-from dgm_course.metrics import mode_coverage
+from dgm_course.exercises.gan import check_discriminator_loss, check_gradient_penalty
+from dgm_course.gan import (BEST, GAN, LADDER, TEXTBOOK, Recipe, clip_weights, critic_loss, dcgan_discriminator,
+                            dcgan_generator, discriminator_loss, evaluate_2d, gradient_penalty, minimax_generator_loss,
+                            mlp_discriminator, mlp_generator, nonsaturating_generator_loss, train_2d,
+                            train_images, wasserstein_generator_loss)
+from dgm_course.metrics import energy_distance, mode_coverage
 from dgm_course.training import fit
 
 D64 = torch.float64
@@ -148,3 +152,121 @@ def test_bad_options_are_named():
     with pytest.raises(ValueError, match="divisible by pack = 2"):
         gan.discriminator(torch.zeros(3, 2))
     assert gan.discriminator(torch.zeros(4, 2)).shape == (2, 1)
+
+
+class _DataGenerator(nn.Module):
+    """A generator that is the data: z0 picks one of the 25 modes (through the normal CDF), z1:3 is the noise."""
+
+    def __init__(self, collapse: bool = False) -> None:
+        super().__init__()
+        self.means, self.std = toy2d.modes("25gaussians")
+        self.collapse = collapse
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        k = (0.5 * (1 + torch.erf(z[:, 0] / math.sqrt(2))) * 25).long().clamp(0, 24)
+        k = torch.zeros_like(k) if self.collapse else k
+        return self.means[k] + self.std * z[:, 1:3]
+
+
+def test_evaluate_2d_on_a_generator_that_is_the_data_and_on_a_collapsed_one():
+    """Samples of the data itself: all 25 modes, P(|N(0, I_2)| <= 3) = 1 - exp(-4.5) = 0.989 high quality, and an
+    energy distance of two samples of one law (over 300 pairs of data samples of 2,500: median 0.0036, largest
+    0.018); one mode only: 1 mode and a large distance."""
+    perfect = evaluate_2d(GAN(_DataGenerator(), nn.Linear(2, 1), 3), "25gaussians")
+    assert perfect["modes"] == 25
+    assert abs(perfect["hq"] - (1 - math.exp(-4.5))) < 4 * math.sqrt(0.989 * 0.011 / 2500)
+    assert 0 <= perfect["energy"] < 0.03
+    collapsed = evaluate_2d(GAN(_DataGenerator(collapse=True), nn.Linear(2, 1), 3), "25gaussians")
+    assert collapsed["modes"] == 1 and collapsed["hq"] > 0.97 and collapsed["energy"] > 1.0
+
+
+def test_recipes_and_train_2d(tmp_path):
+    assert LADDER["non-saturating, Adam 2e-4, batch 256"] == TEXTBOOK["nonsaturating"]
+    assert BEST == TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024)
+    assert all(r.objective == name for name, r in TEXTBOOK.items())
+    with pytest.raises(ValueError, match="unknown objective 'wgan'"):
+        Recipe("wgan")
+    with pytest.raises(ValueError, match="not a Gaussian mixture"):
+        train_2d(BEST, "moons")
+    recipe = BEST.but(hidden=32, steps=40, batch=64)
+    shots: list[torch.Tensor] = []
+    gan, history = train_2d(recipe, "8gaussians", seed=3, evaluate_every=10, snapshots=shots, progress=False,
+                            checkpoint=tmp_path / "run.pt")
+    assert [e["step"] for e in history.evaluations] == [10, 20, 30, 40] and len(shots) == 4
+    assert all(s.shape == (2500, 2) for s in shots)
+    assert all(0 <= e["modes"] <= 8 and 0 <= e["hq"] <= 1 and e["energy"] >= 0 for e in history.evaluations)
+    assert len(history.losses["discriminator"]) == len(history.losses["generator"]) == 40
+    # the same seed gives the same run; the finished checkpoint returns it at once
+    _, again = train_2d(recipe, "8gaussians", seed=3, evaluate_every=10, progress=False)
+    assert again.losses == history.losses
+    _, resumed = train_2d(recipe, "8gaussians", seed=3, evaluate_every=10, progress=False, checkpoint=tmp_path / "run.pt")
+    assert resumed.evaluations == history.evaluations
+
+
+def test_exercise_checkers_accept_the_solutions_and_reject_common_mistakes():
+    def loss(real, fake):
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+    def naive(real, fake):
+        return -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean()
+
+    assert check_discriminator_loss(loss).passed
+    report = check_discriminator_loss(naive)
+    assert not report.passed and "200" in str(report)
+
+    def penalty(critic, real, fake, eps):
+        eps = eps.reshape((-1,) + (1,) * (real.ndim - 1))
+        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def per_pixel_norm(critic, real, fake, eps):  # the norm over the last axis only: wrong for images
+        eps = eps.reshape((-1,) + (1,) * (real.ndim - 1))
+        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+        return ((grad.norm(dim=-1) - 1) ** 2).mean()
+
+    def no_graph(critic, real, fake, eps):
+        return penalty(critic, real, fake, eps).detach().requires_grad_(True)
+
+    assert check_gradient_penalty(penalty).passed
+    report = check_gradient_penalty(per_pixel_norm)
+    assert not report.passed and "convolutional" in str(report)
+    assert not check_gradient_penalty(no_graph).passed
+
+
+@pytest.mark.parametrize("theta", [0.5, 2.0])
+def test_a_critic_trained_with_the_gradient_penalty_estimates_the_wasserstein_distance(theta):
+    """P = U[0, 1]^2, Q = P shifted by (theta, 0): W1(P, Q) = theta, also for disjoint supports (theta = 2), where
+    JS is stuck at log 2. The penalty is soft: over critics c(x) = s x_1 the objective s theta - lambda (s - 1)^2
+    peaks at s = 1 + theta / (2 lambda), so the trained dual must come out at theta (1 + theta / (2 lambda)).
+    (In 1-D the penalty walls off the critic's sign: a slope of the wrong sign cannot turn without passing
+    through slope 0, where the penalty is lambda; in 2-D it can turn around.)"""
+    torch.manual_seed(0)
+    critic = mlp_discriminator(2, hidden=64, depth=2)
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    shift, lam = torch.tensor([theta, 0.0]), 10.0
+    for _ in range(800):
+        x, y = torch.rand(256, 2), torch.rand(256, 2) + shift
+        loss = critic_loss(critic(x), critic(y)) + lam * gradient_penalty(critic, x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        x, y = torch.rand(20000, 2), torch.rand(20000, 2) + shift
+        estimate = float(critic(x).mean() - critic(y).mean())
+    assert estimate == pytest.approx(theta * (1 + theta / (2 * lam)), rel=0.05)
+
+
+def test_train_images_tracks_the_energy_distance_to_test_images():
+    gen = torch.Generator().manual_seed(0)
+    train, test = torch.rand(64, 1, 8, 8, generator=gen), torch.rand(40, 1, 8, 8, generator=gen)
+    recipe = Recipe(hidden=4, latent=3, steps=6, batch=16)
+    gan, history, floor = train_images(recipe, train, test, n_track=32, evaluate_every=3, progress=False)
+    assert [e["step"] for e in history.evaluations] == [3, 6]
+    assert all(math.isfinite(e["energy"]) and e["energy"] >= 0 for e in history.evaluations)
+    assert floor == pytest.approx(float(energy_distance(train[:32].flatten(1), test[:32].flatten(1))))
+    assert gan.sample(5).shape == (5, 1, 8, 8)
+    with pytest.raises(ValueError, match="images"):
+        train_images(recipe, train.flatten(1), test.flatten(1))

@@ -1,0 +1,87 @@
+"""Benchmark of the GANs of chapters 5 and 6 on the 25-Gaussian grid (means (-4 + 2i, -4 + 2j), std 0.05):
+modes captured and high-quality samples (within 3 std of a mode; a mode counts with at least 20 of 2,500
+samples, as in VEEGAN and PacGAN), energy distance to 2,500 fresh data points, training time; mean, spread
+and worst of several seeds.
+
+    python benchmarks/gan.py               # every row, 3 seeds (about half an hour on 2 CPU cores)
+    python benchmarks/gan.py --seeds 5     # more seeds
+    python benchmarks/gan.py --only wgan   # the rows whose name contains "wgan"
+    python benchmarks/gan.py --smoke       # seconds: proves the script runs (the tests run this)
+
+Rows: the four objectives with their published defaults (dgm_course.gan.TEXTBOOK), then the ladder from the
+textbook non-saturating GAN to the chapters' recipe, one change at a time (dgm_course.gan.LADDER).
+Published on this grid (Srivastava et al. 2017; Lin et al. 2018): GAN 3.3 modes / 0.5 % high quality,
+VEEGAN 24.6 / 40 %, PacGAN4 24.8 modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import torch
+
+from dgm_course.gan import BEST, LADDER, TEXTBOOK, Recipe, train_2d
+
+from _table import print_table  # benchmarks/_table.py, beside this script
+
+TARGET_MODES, TARGET_HQ, TARGET_SECONDS = 24, 0.80, 300
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """``mean ± std`` of the seeds (std 0 for one seed)."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):{fmt}} ± {std:{fmt}}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
+    parser.add_argument("--only", help="run only the rows whose name contains this text (e.g. minimax)")
+    args = parser.parse_args()
+    seeds = 1 if args.smoke else args.seeds
+    print(f"{torch.get_num_threads()} threads; torch {torch.__version__}; {seeds} seed(s) per row", flush=True)
+
+    def shrink(r: Recipe) -> Recipe:
+        return r.but(hidden=16, steps=20, batch=min(r.batch, 64)) if args.smoke else r
+
+    variants = [(f"{name} (textbook)", recipe) for name, recipe in TEXTBOOK.items()]
+    variants += [(name, recipe) for name, recipe in LADDER.items() if recipe != TEXTBOOK["nonsaturating"]]
+    if args.only:
+        variants = [(name, recipe) for name, recipe in variants if args.only in name]
+        if not variants:
+            parser.error(f"no row's name contains {args.only!r}")
+    rows, results = [], {}
+    for name, recipe in variants:
+        recipe = shrink(recipe)
+        runs = []
+        for seed in range(seeds):
+            _, history = train_2d(recipe, "25gaussians", seed=seed, progress=False)
+            final = history.evaluations[-1]
+            runs.append((final["modes"], final["hq"], final["energy"], history.seconds))
+            print(f"  {name}, seed {seed}: {final['modes']:.0f} modes, {100 * final['hq']:.1f} % high quality, "
+                  f"energy {final['energy']:.4f}, {history.seconds:.0f} s", flush=True)
+        modes, hq, energy, seconds = (list(v) for v in zip(*runs))
+        results[recipe] = (modes, hq, seconds)
+        rows.append([name, recipe.objective, f"{recipe.hidden}x{recipe.depth}", f"{recipe.lr_d:g}", str(recipe.batch),
+                     str(recipe.steps), str(recipe.n_critic), spread(seconds, ".0f"),
+                     f"{spread(modes, '.1f')} (min {min(modes):.0f})",
+                     f"{spread([100 * h for h in hq], '.1f')} (min {100 * min(hq):.1f})", spread(energy, ".4f")])
+    print()
+    print_table(["variant", "objective", "MLPs", "lr", "batch", "generator steps", "critic steps", "train (s)",
+                 "modes of 25", "high quality (%)", "energy distance"], rows)
+    if shrink(BEST) not in results:
+        return 0
+    modes, hq, seconds = results[shrink(BEST)]
+    met = (statistics.mean(modes) >= TARGET_MODES and statistics.mean(hq) >= TARGET_HQ
+           and statistics.mean(seconds) <= TARGET_SECONDS)
+    print(f"\nTarget (the chapters' recipe, mean of the seeds): >= {TARGET_MODES} modes, >= {100 * TARGET_HQ:.0f} % "
+          f"high quality, <= {TARGET_SECONDS} s: {'met' if met else 'NOT met'} ({statistics.mean(modes):.1f} modes, "
+          f"{100 * statistics.mean(hq):.1f} %, {statistics.mean(seconds):.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+r"""Training recipes for GANs, and the functions that train and judge them on 2-D mixtures and on images.
+
+A :class:`Recipe` names every choice that decides whether a GAN captures the 25 modes of the grid:
+the objective, the networks' size, the learning rates, the batch, the schedule. :data:`TEXTBOOK` holds the
+published defaults of each objective; :data:`BEST` the recipe the chapters arrive at, change by change
+(:data:`LADDER`). :func:`train_2d` trains one recipe through :func:`~dgm_course.training.fit` and
+measures it the same way everywhere (chapters, tests, ``benchmarks/gan.py``): modes captured and the
+fraction of high-quality samples (:func:`~dgm_course.metrics.mode_coverage`) and the energy distance to
+fresh data (:func:`~dgm_course.metrics.energy_distance`). :func:`train_images` trains a recipe as a DCGAN
+and tracks the energy distance between its samples and test images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..data import toy2d
+from ..metrics import energy_distance, mode_coverage
+from ..training import History, Phase, fit
+from .models import GAN, OBJECTIVES, dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines a GAN run. ``hidden`` is the width of the MLPs (units) or of a DCGAN (channels);
+    ``steps`` counts generator steps (rounds); each round has ``n_critic`` discriminator (critic) steps; every
+    step draws a fresh ``batch``."""
+
+    objective: str = "nonsaturating"
+    hidden: int = 256
+    depth: int = 3
+    latent: int = 2
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch: int = 256
+    steps: int = 6000
+    n_critic: int = 1
+    cosine: bool = False
+    gp_weight: float = 10.0
+    clip: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+
+    def but(self, **changes: object) -> Recipe:
+        """A copy with some fields changed: ``BEST.but(batch=256)``."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def build(self, dim: int = 2) -> GAN:
+        """The untrained GAN: MLP generator (ReLU) and discriminator (LeakyReLU), ``depth`` x ``hidden``."""
+        return GAN(mlp_generator(self.latent, dim, self.hidden, self.depth),
+                   mlp_discriminator(dim, self.hidden, self.depth), self.latent)
+
+    def build_dcgan(self, shape: tuple[int, int, int]) -> GAN:
+        """The untrained DCGAN for images of ``shape`` (c, h, w), ``hidden`` channels."""
+        return GAN(dcgan_generator(self.latent, shape, self.hidden), dcgan_discriminator(shape, self.hidden),
+                   self.latent)
+
+    def phases(self, gan: GAN) -> list[Phase]:
+        """The two players of ``gan`` trained with this recipe (:meth:`GAN.phases`)."""
+        return gan.phases(self.objective, lr_g=self.lr_g, lr_d=self.lr_d, betas=self.betas, n_critic=self.n_critic,
+                          gp_weight=self.gp_weight, clip=self.clip,
+                          decay_steps=self.steps if self.cosine else None)
+
+
+#: The published defaults, on 3 x 256 MLPs: Goodfellow et al. (2014) and DCGAN's Adam(2e-4, beta1 0.5) for
+#: the two GAN objectives; Arjovsky et al. (2017): clipping at 0.01, 5 critic steps, learning rate 5e-5 (they
+#: used RMSProp; here Adam, as everywhere in the course); Gulrajani et al. (2017): lambda = 10, 5 critic
+#: steps, Adam(1e-4, betas (0.5, 0.9)).
+TEXTBOOK: dict[str, Recipe] = {
+    "minimax": Recipe("minimax"),
+    "nonsaturating": Recipe("nonsaturating"),
+    "wgan-clip": Recipe("wgan-clip", lr_g=5e-5, lr_d=5e-5, n_critic=5, steps=2000),
+    "wgan-gp": Recipe("wgan-gp", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9), n_critic=5, steps=2000),
+}
+
+#: From the textbook non-saturating GAN to :data:`BEST`, one change at a time.
+LADDER: dict[str, Recipe] = {
+    "non-saturating, Adam 2e-4, batch 256": TEXTBOOK["nonsaturating"],
+    "+ learning rates 1e-3": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3),
+    "+ cosine decay": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True),
+    "+ batch 1024": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024),
+}
+
+#: The recipe the chapters arrive at.
+BEST: Recipe = LADDER["+ batch 1024"]
+
+
+def evaluate_2d(gan: GAN, dataset: str, n: int = 2500, seed: int = 1) -> dict[str, float]:
+    """Modes captured, high-quality fraction (a mode counts with >= 20 high-quality samples of ``n``) and
+    the energy distance between ``n`` samples and ``n`` fresh data points, all drawn with ``seed``."""
+    means, std = toy2d.modes(dataset)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        x = gan.sample(n, gen).detach().double().cpu()
+    modes, hq = mode_coverage(x, means, std)
+    energy = float(energy_distance(x, toy2d.sample(dataset, n, gen).double()))
+    return {"modes": float(modes), "hq": hq, "energy": energy}
+
+
+def train_2d(recipe: Recipe, dataset: str, *, seed: int = 0, evaluate_every: int | None = None,
+             snapshots: list[Tensor] | None = None, checkpoint: str | os.PathLike[str] | None = None,
+             device: str | torch.device | None = None, progress: bool | None = None) -> tuple[GAN, History]:
+    """Train ``recipe`` on the mixture ``dataset`` ("8gaussians" or "25gaussians") with ``seed``.
+
+    Every ``evaluate_every`` rounds and at the end, :func:`evaluate_2d` goes into ``history.evaluations``;
+    when ``snapshots`` is a list, the 2,500 samples of each evaluation are appended to it (the i-th belongs
+    to ``history.evaluations[i]``).
+    """
+    toy2d.modes(dataset)  # a clear error for a dataset without modes, before any training
+    torch.manual_seed(seed)
+    gan = recipe.build()
+    phases = recipe.phases(gan)
+
+    def evaluate() -> dict[str, float]:
+        if snapshots is not None:
+            snapshots.append(gan.sample(2500, torch.Generator().manual_seed(1)).cpu())
+        return evaluate_2d(gan, dataset)
+
+    def sampler(n: int, g: torch.Generator) -> Tensor:
+        return toy2d.sample(dataset, n, g)
+
+    history = fit(gan, phases, sampler, steps=recipe.steps, batch_size=recipe.batch, seed=seed, device=device,
+                  checkpoint=checkpoint, evaluate=evaluate, evaluate_every=evaluate_every, progress=progress)
+    return gan, history
+
+
+def train_images(recipe: Recipe, train: Tensor, test: Tensor, *, seed: int = 0, n_track: int = 500,
+                 evaluate_every: int | None = None, checkpoint: str | os.PathLike[str] | None = None,
+                 device: str | torch.device | None = None, progress: bool | None = None
+                 ) -> tuple[GAN, History, float]:
+    """Train a DCGAN (:meth:`Recipe.build_dcgan`) on the images ``train`` (n, c, h, w) in [0, 1], tracking the
+    energy distance between ``n_track`` samples and ``n_track`` test images every ``evaluate_every`` steps.
+
+    Returns the GAN, the history (``energy`` in its evaluations) and the floor: the same distance between
+    ``n_track`` training and test images, what a perfect model would reach.
+    """
+    if train.ndim != 4 or test.shape[1:] != train.shape[1:]:
+        raise ValueError(f"train and test must be images (n, c, h, w) of one shape; got {tuple(train.shape)} and "
+                         f"{tuple(test.shape)}")
+    torch.manual_seed(seed)
+    gan = recipe.build_dcgan(tuple(train.shape[1:]))
+    y = test[:n_track].flatten(1)
+    track = torch.Generator()
+
+    def evaluate() -> dict[str, float]:
+        track.manual_seed(1)  # the same latent codes at every evaluation
+        return {"energy": float(energy_distance(gan.sample(len(y), track).flatten(1).cpu(), y))}
+
+    history = fit(gan, recipe.phases(gan), train, steps=recipe.steps, batch_size=recipe.batch, seed=seed,
+                  device=device, checkpoint=checkpoint, evaluate=evaluate, evaluate_every=evaluate_every,
+                  progress=progress)
+    return gan, history, float(energy_distance(train[:n_track].flatten(1), y))

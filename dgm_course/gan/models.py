@@ -103,8 +103,9 @@ class GAN(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""
         ref = next(self.generator.parameters())
-        z = torch.randn(positive_int(n, "n"), self.latent, generator=generator, dtype=ref.dtype, device=ref.device)
-        return self.generator(z)
+        device = generator.device if generator is not None else ref.device  # a CPU generator for a GPU model
+        z = torch.randn(positive_int(n, "n"), self.latent, generator=generator, dtype=ref.dtype, device=device)
+        return self.generator(z.to(ref.device))
 
     def phases(self, objective: str = "nonsaturating", *, lr_g: float = 2e-4, lr_d: float = 2e-4,
                betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1, gp_weight: float = 10.0,

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ..gan import discriminator_loss
+from ..gan import discriminator_loss, gradient_penalty
 from .core import Case, Report, compare
 
 
@@ -33,10 +33,7 @@ def check_discriminator_loss(loss: Callable[[Tensor, Tensor], Tensor]) -> Report
 
 
 def _reference_penalty(critic: nn.Module, real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
-    shape = (len(real),) + (1,) * (real.ndim - 1)
-    mixed = (eps.reshape(shape) * real + (1 - eps.reshape(shape)) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    return gradient_penalty(critic, real, fake, eps=eps)
 
 
 def check_gradient_penalty(penalty: Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]) -> Report:

@@ -49,8 +49,8 @@ def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
     return -fake_scores.mean()
 
 
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None
-                     ) -> Tensor:
+def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
+                     eps: Tensor | None = None) -> Tensor:
     r"""The gradient penalty of WGAN-GP (Gulrajani et al. 2017, ``eq-gp``):
 
     .. math::
@@ -58,12 +58,15 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: t
         \hat x = \epsilon x + (1 - \epsilon)\,\tilde x, \quad \epsilon \sim U[0, 1],
 
     with one :math:`\epsilon` per example (broadcast over its features or pixels), and the norm taken
-    over all non-batch dimensions. ``fake`` is detached: the penalty trains the critic only."""
+    over all non-batch dimensions. ``fake`` is detached: the penalty trains the critic only. ``eps`` (n,) gives
+    the weights instead of drawing them (the exercise checker compares a student's penalty on fixed weights)."""
     if real.shape != fake.shape:
         raise ValueError(f"real and fake batches must have the same shape; got {tuple(real.shape)} and "
                          f"{tuple(fake.shape)}")
-    eps = torch.rand((len(real),) + (1,) * (real.ndim - 1), generator=generator, dtype=real.dtype,
-                     device=real.device)
+    shape = (len(real),) + (1,) * (real.ndim - 1)
+    if eps is None:
+        eps = torch.rand(shape, generator=generator, dtype=real.dtype, device=real.device)
+    eps = eps.reshape(shape)
     mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

@@ -192,10 +192,11 @@ def main() -> int:
         row.reach_s = next((e["seconds"] for e in row.history.evaluations if e["nll"] <= target), math.nan)
 
     print()
-    print_table(["model", "steps", "train (s)", "ms/step", "held-out NLL (nats)", "NFE dopri5", "NFE RK4 (within 0.01)",
-           "length / distance", f"s to reach {target:.3f}"],
-          [[r.name, str(r.steps), f"{r.history.seconds:.1f}", f"{r.step_ms:.1f}", f"{r.nll:.4f} ± {r.se:.4f}",
-            str(r.nfe_dopri5), "> 256" if math.isinf(r.nfe_rk4) else str(r.nfe_rk4), f"{r.straightness:.3f}", f"{r.reach_s:.1f}"] for r in rows])
+    print_table(["model", "steps", "train (s)", "ms/step", "held-out NLL (nats)", "NFE dopri5",
+                 "NFE RK4 (within 0.01)", "length / distance", f"s to reach {target:.3f}"],
+                [[r.name, str(r.steps), f"{r.history.seconds:.1f}", f"{r.step_ms:.1f}", f"{r.nll:.4f} ± {r.se:.4f}",
+                  str(r.nfe_dopri5), "> 256" if math.isinf(r.nfe_rk4) else str(r.nfe_rk4), f"{r.straightness:.3f}",
+                  f"{r.reach_s:.1f}"] for r in rows])
     print(f"\nfloor: the data's entropy ln 32 = {toy2d.entropy(DATA):.4f} nats")
 
     fm_reach = min((r.reach_s for r in (row_fm, row_short, row_long) if not math.isnan(r.reach_s)), default=math.nan)

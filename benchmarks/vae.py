@@ -121,8 +121,8 @@ def main() -> int:
         mnist_note = f"MNIST: Burda et al. (2016) report {BURDA_NLL} nats for this VAE (k = 5000) after 3,280 epochs"
 
     print()
-    print_table(["model", "steps", "train (s)", "test images", "test ELBO (nats)", "IWAE k", "IWAE NLL (nats)", "bits/dim",
-           "eval (s)"], rows)
+    print_table(["model", "steps", "train (s)", "test images", "test ELBO (nats)", "IWAE k", "IWAE NLL (nats)",
+                 "bits/dim", "eval (s)"], rows)
     print("\n" + mnist_note)
     return 0
 

@@ -1,6 +1,5 @@
 r"""GANs and Wasserstein GANs: the losses (:mod:`.losses`), the networks and the alternating schedule
-(:mod:`.models`), and the recipes
-of the 2-D experiments (:mod:`.recipes`)."""
+(:mod:`.models`), and the recipes that train and judge them on 2-D mixtures and images (:mod:`.recipes`)."""
 
 from .losses import (clip_weights, critic_loss, discriminator_loss, gradient_penalty, minimax_generator_loss,
                      nonsaturating_generator_loss, wasserstein_generator_loss)
@@ -8,7 +7,7 @@ from .models import (GAN, OBJECTIVES, Packed, dcgan_discriminator, dcgan_generat
                      mlp_generator)
 from .recipes import BEST, LADDER, TEXTBOOK, Recipe, evaluate_2d, train_2d, train_images
 
-__all__ = ["BEST", "GAN", "LADDER", "OBJECTIVES", "Packed", "Recipe", "TEXTBOOK", "clip_weights", "critic_loss", "dcgan_discriminator", "dcgan_generator",
-           "discriminator_loss", "gradient_penalty", "minimax_generator_loss", "mlp_discriminator", "mlp_generator",
-           "nonsaturating_generator_loss", "evaluate_2d", "train_2d", "train_images",
-           "wasserstein_generator_loss"]
+__all__ = ["BEST", "GAN", "LADDER", "OBJECTIVES", "Packed", "Recipe", "TEXTBOOK", "clip_weights", "critic_loss",
+           "dcgan_discriminator", "dcgan_generator", "discriminator_loss", "evaluate_2d", "gradient_penalty",
+           "minimax_generator_loss", "mlp_discriminator", "mlp_generator", "nonsaturating_generator_loss",
+           "train_2d", "train_images", "wasserstein_generator_loss"]

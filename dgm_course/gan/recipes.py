@@ -93,13 +93,18 @@ LADDER: dict[str, Recipe] = {
 BEST: Recipe = LADDER["+ batch 1024"]
 
 
-def evaluate_2d(gan: GAN, dataset: str, n: int = 2500, seed: int = 1) -> dict[str, float]:
+def evaluate_2d(gan: GAN, dataset: str, n: int = 2500, seed: int = 1, samples: list[Tensor] | None = None
+                ) -> dict[str, float]:
     """Modes captured, high-quality fraction (a mode counts with >= 20 high-quality samples of ``n``) and
-    the energy distance between ``n`` samples and ``n`` fresh data points, all drawn with ``seed``."""
+    the energy distance between ``n`` samples and ``n`` fresh data points, all drawn with ``seed``. When
+    ``samples`` is a list, the ``n`` samples judged are appended to it."""
     means, std = toy2d.modes(dataset)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        x = gan.sample(n, gen).detach().double().cpu()
+        drawn = gan.sample(n, gen).detach().cpu()
+    if samples is not None:
+        samples.append(drawn)
+    x = drawn.double()
     modes, hq = mode_coverage(x, means, std)
     energy = float(energy_distance(x, toy2d.sample(dataset, n, gen).double()))
     return {"modes": float(modes), "hq": hq, "energy": energy}
@@ -120,9 +125,7 @@ def train_2d(recipe: Recipe, dataset: str, *, seed: int = 0, evaluate_every: int
     phases = recipe.phases(gan)
 
     def evaluate() -> dict[str, float]:
-        if snapshots is not None:
-            snapshots.append(gan.sample(2500, torch.Generator().manual_seed(1)).cpu())
-        return evaluate_2d(gan, dataset)
+        return evaluate_2d(gan, dataset, samples=snapshots)
 
     def sampler(n: int, g: torch.Generator) -> Tensor:
         return toy2d.sample(dataset, n, g)

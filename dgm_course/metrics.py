@@ -21,24 +21,38 @@ from torch import Tensor
 
 from ._checks import as_points, positive_int
 
-# Pairwise blocks hold at most this many (row, column, feature) differences: memory stays bounded.
-_BLOCK_ELEMENTS = 1 << 22
+# A block of pairwise distances holds at most this many entries: memory stays bounded (8 MiB in float64).
+_BLOCK_ELEMENTS = 1 << 20
 
 
-def _distance(sq: Tensor) -> Tensor:
-    """sqrt of squared distances with a zero (not infinite) gradient where two points coincide."""
-    positive = sq > 0
-    return torch.where(positive, sq, torch.ones_like(sq)).sqrt() * positive
+def _exact_cdist(a: Tensor, b: Tensor) -> Tensor:
+    """|a_i - b_j| from the differences themselves (torch's exact kernel, not the Gram-matrix shortcut
+    |a|^2 + |b|^2 - 2 a.b, whose cancellation costs about 1e-10 relative); gradient 0 where points coincide."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
-def pairwise_distance_sum(a: Tensor, b: Tensor) -> Tensor:
-    r"""Return :math:`\sum_{i,j} |a_i - b_j|`, computed exactly (differences, not the Gram shortcut)
-    in row blocks so memory stays bounded; differentiable."""
-    rows = max(1, _BLOCK_ELEMENTS // (b.shape[0] * max(1, b.shape[1])))
+def pairwise_distance_sum(a: Tensor, b: Tensor | None = None) -> Tensor:
+    r"""Return :math:`\sum_{i,j} |a_i - b_j|`, or with ``b=None`` the within-sample sum
+    :math:`\sum_{i \ne i'} |a_i - a_{i'}|`, of which only the upper triangle is computed (doubled).
+
+    Exact distances (differences, not the Gram shortcut), in blocks of at most ``_BLOCK_ELEMENTS``
+    distances, so memory stays bounded whatever the sample sizes; differentiable.
+    """
+    n = a.shape[0]
+    if b is not None:
+        rows = max(1, _BLOCK_ELEMENTS // max(1, b.shape[0]))
+        return sum((_exact_cdist(block, b).sum() for block in a.split(rows)), a.new_zeros(()))
+    # square blocks on the diagonal (at least 4, so that the triangle saves work), rectangles to their right
+    rows = max(1, min(-(-n // 4), _BLOCK_ELEMENTS // max(1, n)))
     total = a.new_zeros(())
-    for block in a.split(rows):
-        sq = (block.unsqueeze(1) - b.unsqueeze(0)).pow(2).sum(-1)
-        total = total + _distance(sq).sum()
+    for start in range(0, n, rows):
+        block, later = a[start : start + rows], a[start + rows :]
+        if a.shape[1] >= 64 and len(block) > 1:  # torch's condensed kernel is the faster one in many dimensions
+            total = total + 2 * torch.nn.functional.pdist(block).sum()
+        else:
+            total = total + _exact_cdist(block, block).sum()
+        if len(later):
+            total = total + 2 * _exact_cdist(block, later).sum()
     return total
 
 
@@ -60,8 +74,8 @@ def energy_distance(x: Tensor, y: Tensor, unbiased: bool = False) -> Tensor:
         raise ValueError(f"the U-statistic needs at least 2 points in each sample; got n={n}, m={m}")
     dn, dm = (n * (n - 1), m * (m - 1)) if unbiased else (n * n, m * m)
     xy = pairwise_distance_sum(x, y) / (n * m)
-    xx = pairwise_distance_sum(x, x) / dn
-    yy = pairwise_distance_sum(y, y) / dm
+    xx = pairwise_distance_sum(x) / dn
+    yy = pairwise_distance_sum(y) / dm
     return 2 * xy - xx - yy
 
 
@@ -93,10 +107,9 @@ def energy_test(
     z = torch.cat([x, y]).detach().to(torch.float64)
     N = n + m
     D = torch.empty(N, N, dtype=torch.float64, device=z.device)
-    rows = max(1, _BLOCK_ELEMENTS // (N * z.shape[1]))
+    rows = max(1, _BLOCK_ELEMENTS // N)
     for start in range(0, N, rows):
-        block = z[start : start + rows]
-        D[start : start + rows] = _distance((block.unsqueeze(1) - z.unsqueeze(0)).pow(2).sum(-1))
+        D[start : start + rows] = _exact_cdist(z[start : start + rows], z)
     scale = n * m / N
 
     def statistic(a: Tensor) -> Tensor:

@@ -63,3 +63,16 @@ def test_gan_benchmark_prints_its_table() -> None:
         modes, hq = float(r.split("|")[9].split("±")[0]), float(r.split("|")[10].split("±")[0])
         assert 0 <= modes <= 25 and 0 <= hq <= 100, r
     assert "Target (the chapters' recipe" in run.stdout
+
+
+def test_metrics_benchmark_prints_its_table() -> None:
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "metrics.py"), "--smoke"], capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = [line.split("|") for line in run.stdout.splitlines() if line.startswith("| ") and "method" not in line]
+    assert [(r[1].strip(), r[2].strip(), r[3].strip()) for r in rows] == [
+        (n, d, m) for n, d in (("300", "2"), ("300", "16")) for m in ("dgm_course", "dcor", "scipy")], run.stdout
+    for r in rows:
+        if r[3].strip() != "dcor":
+            assert float(r[5]) <= 1e-12, r  # agreement with dcor, relative
+    assert "targets: agreement with dcor" in run.stdout

@@ -41,17 +41,19 @@ def test_energy_distance_properties(gen):
         assert float(energy_distance(a, b)) >= -1e-12
 
 
-def test_energy_distance_blocks_agree_with_one_block(gen, monkeypatch):
+@pytest.mark.parametrize("d", [3, 64])  # 64: the within-sample sums take torch's condensed (pdist) kernel
+def test_energy_distance_blocks_agree_with_one_block(gen, monkeypatch, d):
     import dgm_course.metrics as metrics
 
-    x, y = _pair(gen, n=300, m=200)
+    x, y = _pair(gen, n=300, m=200, d=d)
     whole = float(energy_distance(x, y))
     monkeypatch.setattr(metrics, "_BLOCK_ELEMENTS", 64)  # force many small row blocks
     assert float(energy_distance(x, y)) == pytest.approx(whole, rel=1e-13)
 
 
-def test_energy_distance_is_differentiable_with_coincident_points(gen):
-    x, y = _pair(gen, n=30, m=20)
+@pytest.mark.parametrize("d", [3, 64])
+def test_energy_distance_is_differentiable_with_coincident_points(gen, d):
+    x, y = _pair(gen, n=30, m=20, d=d)
     x = torch.cat([x, x[:3]]).requires_grad_(True)  # duplicated points: |x_i - x_j| = 0
     y = torch.cat([y, x[:2].detach()]).requires_grad_(True)
     value = energy_distance(x, y)
@@ -123,3 +125,25 @@ def test_held_out_nll_is_the_mean_and_standard_error_of_minus_log_p() -> None:
     assert abs(nll - math.log(2 * math.pi * math.e)) < 4 * se  # the entropy of N(0, I_2)
     with pytest.raises(ValueError, match="NaN"):
         held_out_nll(lambda v: v[:, 0], torch.tensor([[float("nan"), 0.0]]))
+
+
+def test_the_energy_distance_checker_accepts_the_solution_and_rejects_mistakes():
+    from dgm_course.exercises.metrics import check_energy_distance
+
+    def mean_distance(a, b):
+        return (a[:, None, :] - b[None, :, :]).norm(dim=-1).mean()
+
+    def solution(x, y):
+        return 2 * mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y)
+
+    def u_statistic(x, y):  # the unbiased variant is not what is asked
+        n, m = len(x), len(y)
+        within = (x[:, None] - x[None]).norm(dim=-1).sum() / (n * (n - 1))
+        return 2 * mean_distance(x, y) - within - (y[:, None] - y[None]).norm(dim=-1).sum() / (m * (m - 1))
+
+    assert check_energy_distance(solution)
+    assert check_energy_distance(lambda x, y: energy_distance(x, y))
+    report = check_energy_distance(u_statistic)
+    assert not report and "x = {(0, 0)}, y = {(3, 4)}" in str(report)  # 0/0 with single points
+    no_two = check_energy_distance(lambda x, y: mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y))
+    assert not no_two and "5 instead of 10" in str(no_two)

@@ -1,0 +1,234 @@
+r"""Every model of the course, trained and judged the same way on a 2-D data set: the course-wide table.
+
+:data:`CONTENDERS` names each model with the chapter that derives it, its size and its training budget
+(steps, batch, learning rate), sized so that each trains in seconds on 2 CPU cores. :func:`train` trains one
+through :func:`~dgm_course.training.fit`; :func:`judge` measures it on held-out data with the same code for
+every model:
+
+- the energy distance :math:`\hat{\mathcal E}_V` between ``n`` samples and ``n`` held-out points, and the
+  p-value of the energy test (:func:`~dgm_course.metrics.energy_test`);
+- the held-out negative log-likelihood where the model has one: exact for the flows (the continuous ones
+  with a fixed-step RK4 solve), an upper bound for the VAE (minus the IWAE bound); none for the generators;
+- modes captured and high-quality samples on the Gaussian mixtures (:func:`~dgm_course.metrics.mode_coverage`);
+- training time, and the time to draw 10,000 samples.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from . import ode
+from ._checks import positive_int
+from .data import toy2d
+from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
+from .gan import TEXTBOOK, Recipe
+from .gmmn import energy_generator
+from .metrics import energy_distance, energy_test, held_out_nll, mode_coverage
+from .training import History, Phase, fit
+from .vae import mlp_vae
+
+Sampler = Callable[[int, torch.Generator | None], Tensor]
+
+
+@dataclass
+class Model:
+    """One model ready for :func:`~dgm_course.training.fit`: the module that owns the parameters, its loss (or
+    phases), how to draw from it, and its log-density where it has one (``likelihood`` says which kind)."""
+
+    module: nn.Module
+    loss: Callable[[Tensor], Tensor] | list[Phase]
+    sample: Sampler
+    log_prob: Callable[[Tensor], Tensor] | None = None
+    likelihood: str = "none"
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A model of the course at the table's size and budget; ``make(steps)`` builds it untrained."""
+
+    name: str
+    chapter: str
+    steps: int
+    batch: int
+    lr: float
+    make: Callable[[int], Model]
+    cosine: bool = True
+
+
+def flow_model(flow: Flow) -> Model:
+    """A normalizing flow as a :class:`Model`: trained by its NLL, with its exact log-density."""
+    return Model(flow, flow.nll, flow.sample, flow.log_prob, "exact")
+
+
+def _continuous(flow: Flow, module: nn.Module, loss: Callable[[Tensor], Tensor]) -> Model:
+    r"""A continuous flow: trained by ``loss``, scored by the flow's log-density, and sampled by carrying
+    :math:`z \sim \mathcal N(0, I)` from :math:`t = 0` to 1 with the velocity alone (a sample needs no
+    divergence, which costs one backward pass per dimension)."""
+    cnf = flow.bijection
+
+    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
+        ref = flow.loc
+        z = torch.randn(positive_int(n, "n"), cnf.dim, generator=generator, dtype=ref.dtype,
+                        device=generator.device if generator is not None else ref.device)
+        return ode.solve(cnf.field, z.to(ref.device), 0.0, 1.0, cnf.steps, cnf.method)
+
+    return Model(module, loss, sample, flow.log_prob, "exact")
+
+
+def _ml_cnf(steps: int) -> Model:
+    flow = Flow(CNF(TimeField(2, 64, 3), 2, method="rk4", steps=8))
+    return _continuous(flow, flow, flow.nll)
+
+
+def _otflow(steps: int) -> Model:
+    flow = otflow(2, width=64, steps=8)
+    return _continuous(flow, flow, lambda x: otflow_loss(flow, x, cost=0.01, hjb=0.05))
+
+
+def _flow_matching(steps: int) -> Model:
+    velocity = TimeField(2, 128, 4)
+    flow = Flow(CNF(velocity, 2, method="rk4", steps=16))
+    return _continuous(flow, velocity, lambda x: flow_matching_loss(velocity, x, time_power=3.0))
+
+
+def _vae(steps: int) -> Model:
+    vae = mlp_vae((2,), latent=2, hidden=128, depth=2, likelihood="gaussian")
+
+    def log_prob(x: Tensor) -> Tensor:  # the IWAE bound with k = 256: log p(x) from below
+        return vae.iwae_bound(x, 256)
+
+    return Model(vae, vae.loss, lambda n, g=None: vae.sample(n, g, noise=True), log_prob, "upper bound")
+
+
+def _gan(recipe: Recipe) -> Callable[[int], Model]:
+    def make(steps: int) -> Model:
+        r = recipe.but(steps=steps)
+        gan = r.build()
+        return Model(gan, r.phases(gan), gan.sample)
+
+    return make
+
+
+def _energy(steps: int) -> Model:
+    g = energy_generator(2, 2, hidden=128, depth=3)
+    return Model(g, g.loss, g.sample)
+
+
+_GAN = TEXTBOOK["nonsaturating"].but(hidden=128, lr_g=1e-3, lr_d=1e-3, cosine=True, batch=512)
+_WGAN_GP = TEXTBOOK["wgan-gp"].but(hidden=128, batch=256, lr_g=5e-4, lr_d=5e-4, cosine=True)
+
+#: The models of the course, in the book's order, at the table's size and budget.
+CONTENDERS: dict[str, Contender] = {c.name: c for c in (
+    Contender("RealNVP", "2", 700, 512, 2e-3, lambda s: flow_model(realnvp(2, 8, 64))),
+    Contender("spline flow", "2", 650, 512, 2e-3, lambda s: flow_model(spline_flow(2, 4, 64))),
+    Contender("ML-CNF", "3", 120, 256, 5e-3, _ml_cnf),
+    Contender("OT-Flow", "3", 120, 256, 5e-3, _otflow),
+    Contender("flow matching", "3", 2500, 512, 6e-3, _flow_matching),
+    Contender("VAE", "4", 2500, 512, 1e-3, _vae),
+    Contender("GAN", "5", 800, _GAN.batch, _GAN.lr_g, _gan(_GAN)),
+    Contender("WGAN-GP", "6", 300, _WGAN_GP.batch, _WGAN_GP.lr_g, _gan(_WGAN_GP)),
+    Contender("energy generator", "7", 1300, 512, 1e-3, _energy),
+)}
+
+
+@dataclass
+class Trained:
+    """A trained contender on ``dataset``, with its :class:`~dgm_course.training.History`."""
+
+    contender: Contender
+    dataset: str
+    model: Model
+    history: History
+    results: dict[str, float] = field(default_factory=dict)
+    samples: Tensor | None = None
+
+
+def _contender(name: str) -> Contender:
+    if name not in CONTENDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(CONTENDERS)}")
+    return CONTENDERS[name]
+
+
+def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device: str | torch.device | None = None,
+          progress: bool | None = None) -> Trained:
+    """Train the contender ``name`` on the toy data set ``dataset`` for ``scale`` times its steps (at least 2)."""
+    c = _contender(name)
+    toy2d.sample(dataset, 1)  # a clear error for an unknown data set, before any training
+    if not scale > 0:
+        raise ValueError(f"scale must be a positive number (1 trains for the table's steps); got {scale!r}")
+    steps = max(2, round(c.steps * scale))
+    torch.manual_seed(seed)
+    model = c.make(steps)
+
+    def data(n: int, g: torch.Generator) -> Tensor:
+        return toy2d.sample(dataset, n, g)
+
+    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr,
+                  cosine=c.cosine and callable(model.loss), seed=seed, device=device, progress=progress)
+    model.module.eval()
+    return Trained(c, dataset, model, history)
+
+
+def held_out_points(dataset: str, n: int) -> Tensor:
+    """The held-out points every model is judged on: ``n`` fresh points of ``dataset`` from a fixed seed."""
+    return toy2d.sample(dataset, positive_int(n, "n"), torch.Generator().manual_seed(2024))
+
+
+def sampling_seconds(sample: Sampler, n: int = 10_000, repeats: int = 3) -> float:
+    """Median wall time of drawing ``n`` samples (after one untimed warm-up draw)."""
+    times = []
+    with torch.no_grad():
+        sample(n, None)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            sample(n, None)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def judge(trained: Trained, *, n: int = 2000, n_permutations: int = 199, seed: int = 1) -> dict[str, float]:
+    """Measure a trained model on ``n`` :func:`held_out_points` (module docstring). The results also go into
+    ``trained.results`` and the ``n`` samples judged into ``trained.samples``; NaN marks what a model does not
+    have (an NLL; modes, on a data set without modes)."""
+    model, dataset = trained.model, trained.dataset
+    test = held_out_points(dataset, n).double()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        samples = model.sample(n, gen).detach().cpu().double()
+    stat, p = energy_test(samples, test, n_permutations, gen)
+    results = {"energy": float(energy_distance(samples, test)), "statistic": stat, "p": p,
+               "nll": math.nan, "nll_se": math.nan, "modes": math.nan, "hq": math.nan,
+               "train_s": trained.history.seconds, "sample_s": sampling_seconds(model.sample)}
+    if model.log_prob is not None:
+        device = next(model.module.parameters()).device
+        results["nll"], results["nll_se"] = held_out_nll(lambda x: model.log_prob(x.to(device).float()).cpu(), test)
+    if dataset in ("8gaussians", "25gaussians"):
+        means, std = toy2d.modes(dataset)
+        modes, hq = mode_coverage(samples, means, std)
+        results["modes"], results["hq"] = float(modes), hq
+    trained.results.update(results)
+    trained.samples = samples
+    return results
+
+
+def course_table(datasets: Sequence[str], names: Sequence[str] | None = None, *, scale: float = 1.0, seed: int = 0,
+                 n: int = 2000, n_permutations: int = 199, progress: bool | None = None,
+                 report: Callable[[Trained], None] | None = None) -> list[Trained]:
+    """Train and judge every contender (or those in ``names``) on every data set, in that order; ``report``
+    is called after each one (say, to print a line)."""
+    out = []
+    for dataset in datasets:
+        for name in names or list(CONTENDERS):
+            trained = train(name, dataset, scale=scale, seed=seed, progress=progress)
+            judge(trained, n=n, n_permutations=n_permutations)
+            if report is not None:
+                report(trained)
+            out.append(trained)
+    return out

@@ -107,6 +107,9 @@ def test_page_reads_offline_with_math_figures_and_buttons(site, browser, name):
             assert all(w > 0 for w in widths), f"figures that did not load: {widths}"
             assert page.locator('a[href*="colab.research.google.com"]').count() >= 1, "no Colab launch button"
             assert page.locator('a[href*="mybinder.org"]').count() >= 1, "no Binder launch button"
+            raw_tables = page.locator("div.cell_output p").evaluate_all(
+                "ps => ps.filter(p => p.textContent.trim().startsWith('|')).length")
+            assert raw_tables == 0, "a Markdown table printed by a cell was not rendered as a table"
         assert page.locator(f'a[href^="{REPOSITORY}"]').count() >= 1, "no repository button"
         assert not problems, "\n".join(problems)
         shots = os.environ.get("DGM_SCREENSHOTS")

@@ -89,7 +89,7 @@ def test_offline_and_missing_files_say_what_to_do(server, tmp_path):
 
 
 def test_the_cache_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("DGM_CACHE", str(tmp_path))
+    monkeypatch.setenv("DGM_DATA", str(tmp_path))
     assert cache_dir() == tmp_path
-    monkeypatch.delenv("DGM_CACHE")
+    monkeypatch.delenv("DGM_DATA")
     assert cache_dir() == Path.home() / ".cache" / "dgm_course"

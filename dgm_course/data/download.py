@@ -2,7 +2,7 @@
 
 :func:`fetch` returns the cached copy when it is there and intact; otherwise it downloads the file to a
 temporary name beside the cache entry, checks its hash, and only then moves it into place, so a cache
-never holds a truncated or altered file. The cache is ``$DGM_CACHE`` when set, else ``~/.cache/dgm_course``.
+never holds a truncated or altered file. The cache is ``$DGM_DATA`` when set, else ``~/.cache/dgm_course``.
 
 Callers that have an offline fallback (the applications' paintings, say) catch :class:`DownloadUnavailable`
 and say which fallback they used.
@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-CACHE_VAR = "DGM_CACHE"
+CACHE_VAR = "DGM_DATA"  # the same folder dgm_course.data.images caches in
 _CHUNK = 1 << 20
 
 
@@ -29,7 +29,7 @@ class HashMismatch(ValueError):
 
 
 def cache_dir() -> Path:
-    """Where downloads are kept: ``$DGM_CACHE``, else ``~/.cache/dgm_course``."""
+    """Where downloads are kept: ``$DGM_DATA``, else ``~/.cache/dgm_course``."""
     return Path(os.environ.get(CACHE_VAR) or Path.home() / ".cache" / "dgm_course")
 
 

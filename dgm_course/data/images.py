@@ -173,3 +173,23 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if data.size != int(np.prod(shape)):
         raise ValueError(f"{path}: the header announces {shape} but the file holds {data.size} bytes of data")
     return data.reshape(shape)
+
+
+#: Colour photographs that ship inside scikit-image's wheel (no download): the super-resolution and style
+#: transfer chapters' images.
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "hubble_deep_field", "immunohistochemistry",
+          "retina")
+#: Grey textures that ship with scikit-image: the offline style images.
+TEXTURES = ("brick", "grass", "gravel")
+
+
+def photo(name: str) -> Tensor:
+    """The scikit-image photograph (or texture) ``name`` as a float tensor (3, h, w) in [0, 1] (grey images
+    repeated over the three channels)."""
+    if name not in PHOTOS + TEXTURES:
+        raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(PHOTOS + TEXTURES)}")
+    from skimage import data  # imported here: only the applications need scikit-image
+
+    array = np.asarray(getattr(data, name)(), dtype=np.float32) / 255.0
+    image = torch.from_numpy(array)
+    return image.permute(2, 0, 1).contiguous() if image.ndim == 3 else image.expand(3, *image.shape).contiguous()

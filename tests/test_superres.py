@@ -63,3 +63,22 @@ def test_the_photographs_ship_with_scikit_image():
     assert np.allclose(photo("camera")[0].numpy(), photo("camera")[2].numpy())  # grey: three equal channels
     with pytest.raises(ValueError, match="unknown photo 'lena'"):
         photo("lena")
+
+
+def test_srresnet_starts_at_bicubic_and_upsamples_by_its_factor():
+    from dgm_course.applications.superres import SRResNet
+
+    torch.manual_seed(0)
+    net = SRResNet(factor=4, channels=8, blocks=2)
+    y = torch.rand(2, 3, 6, 5)
+    out = net(y)
+    assert out.shape == (2, 3, 24, 20)
+    bicubic = torch.nn.functional.interpolate(y, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.equal(out, bicubic)  # the last layer starts at zero: training starts from the classical answer
+    out.sum().backward()
+    assert net.tail.weight.grad.abs().sum() > 0  # and it is trained
+    assert SRResNet(factor=2, channels=4, blocks=1)(y).shape == (2, 3, 12, 10)
+    with pytest.raises(ValueError, match="power of 2"):
+        SRResNet(factor=3)
+    with pytest.raises(ValueError, match="colour images"):
+        net(torch.rand(2, 1, 6, 5))

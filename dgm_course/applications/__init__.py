@@ -1,5 +1,6 @@
-"""Applications of the course's generative models: super-resolution (:mod:`.superres`)."""
+"""Applications of the course's generative models: super-resolution (:mod:`.superres`) and neural style
+transfer (:mod:`.style`)."""
 
-from . import superres
+from . import style, superres
 
-__all__ = ["superres"]
+__all__ = ["style", "superres"]

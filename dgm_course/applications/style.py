@@ -1,0 +1,138 @@
+r"""Neural style transfer (Gatys, Ecker and Bethge 2016): an image whose deep features match those of a
+content photograph and whose feature *correlations* match those of a painting, found by optimising the image
+itself. It is not a GAN: no generator is trained and nothing is adversarial; each image is a separate
+optimisation (GAN-based methods, e.g. CycleGAN, instead train a network that maps photographs to paintings).
+
+With :math:`F^l \in \mathbb R^{N_l \times M_l}` the :math:`N_l` feature maps of layer :math:`l`, flattened over
+its :math:`M_l` positions, for the image :math:`x` being optimised, :math:`P^l` those of the content photograph
+and :math:`A^l` the Gram matrix of the painting's features:
+
+.. math::
+    G^l = F^l (F^l)^\top, \qquad
+    E_l = \frac{1}{4 N_l^2 M_l^2} \sum_{i,j} (G^l_{ij} - A^l_{ij})^2, \qquad
+    \mathcal L_{\text{content}} = \tfrac12 \sum_{i,k} (F^l_{ik} - P^l_{ik})^2,
+    :label: style-losses
+
+and the image minimises :math:`\alpha\,\mathcal L_{\text{content}} + \beta \sum_l w_l E_l`.
+
+The features are VGG-19's (Simonyan and Zisserman 2015): :func:`vgg19` loads the ImageNet weights through
+torchvision when it is installed and can fetch them, and otherwise uses random weights (He, Wang and
+Hopcroft 2016 show that random convolutional features already capture texture), and says which it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+#: VGG-19's convolutions per block (configuration E); each block ends with a 2 x 2 pooling.
+_BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
+#: Gatys et al.'s layers: the style from the first convolution of each block, the content from conv4_2.
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+CONTENT_LAYER = "conv4_2"
+#: The ImageNet statistics VGG-19 was trained with (images in [0, 1] are normalised by them).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class VGG19Features(nn.Module):
+    r"""VGG-19's convolutional part, with its layers named as in the paper (``conv3_1``, ``relu3_1``,
+    ``pool3``...) and indexed as in torchvision's ``features`` (so its weights load directly).
+    ``pooling="avg"`` replaces max-pooling by average pooling, as Gatys et al. recommend for synthesis."""
+
+    def __init__(self, pooling: str = "avg") -> None:
+        super().__init__()
+        if pooling not in ("avg", "max"):
+            raise ValueError(f"pooling must be 'avg' or 'max'; got {pooling!r}")
+        layers: list[nn.Module] = []
+        self.names: list[str] = []
+        channels = 3
+        for b, widths in enumerate(_BLOCKS, start=1):
+            for c, width in enumerate(widths, start=1):
+                layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
+                self.names += [f"conv{b}_{c}", f"relu{b}_{c}"]
+                channels = width
+            layers.append(nn.AvgPool2d(2) if pooling == "avg" else nn.MaxPool2d(2))
+            self.names.append(f"pool{b}")
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[None, :, None, None])
+        self.register_buffer("std", torch.tensor(IMAGENET_STD)[None, :, None, None])
+
+    def forward(self, images: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+        """The outputs of the named ``layers`` for images (n, 3, h, w) in [0, 1]; the network stops after the
+        deepest one."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must have shape (n, 3, h, w); got {tuple(images.shape)}")
+        unknown = [name for name in layers if name not in self.names]
+        if unknown:
+            raise ValueError(f"unknown VGG-19 layer(s) {unknown}; names look like conv4_2, relu3_1, pool2")
+        last = max(self.names.index(name) for name in layers)
+        wanted, out = set(layers), {}
+        h = (images - self.mean) / self.std
+        for name, layer in zip(self.names[: last + 1], self.features):
+            h = layer(h)
+            if name in wanted:
+                out[name] = h
+        return out
+
+
+def gram(features: Tensor) -> Tensor:
+    r"""The Gram matrices :math:`G = F F^\top` of feature maps (n, c, h, w): (n, c, c), summed over the
+    :math:`M = hw` positions (:eq:`style-losses`)."""
+    if features.ndim != 4:
+        raise ValueError(f"features must have shape (n, c, h, w); got {tuple(features.shape)}")
+    f = features.flatten(2)
+    return f @ f.transpose(1, 2)
+
+
+def style_layer_loss(features: Tensor, target_gram: Tensor) -> Tensor:
+    r""":math:`E_l` of :eq:`style-losses` for features (n, c, h, w) against the painting's Gram matrix (c, c)
+    or (n, c, c): summed over the batch."""
+    n, c, h, w = features.shape
+    return ((gram(features) - target_gram) ** 2).sum() / (4 * c**2 * (h * w) ** 2)
+
+
+def content_loss(features: Tensor, target: Tensor) -> Tensor:
+    r""":math:`\mathcal L_{\text{content}} = \frac12 \sum (F - P)^2` of :eq:`style-losses`."""
+    if features.shape != target.shape:
+        raise ValueError(f"features and target must have one shape; got {tuple(features.shape)} and "
+                         f"{tuple(target.shape)}")
+    return 0.5 * ((features - target) ** 2).sum()
+
+
+def vgg19(weights: str = "auto", pooling: str = "avg", seed: int = 0) -> tuple[VGG19Features, str]:
+    """VGG-19's features, frozen, in evaluation mode, and a sentence saying which weights it has.
+
+    ``weights="imagenet"`` loads torchvision's ImageNet weights (an error if torchvision or the download is not
+    available); ``"random"`` draws He-initialised random weights from ``seed``; ``"auto"`` (the default) tries
+    the first and falls back to the second.
+    """
+    if weights not in ("auto", "imagenet", "random"):
+        raise ValueError(f"weights must be 'auto', 'imagenet' or 'random'; got {weights!r}")
+    model = VGG19Features(pooling)
+    source = ""
+    if weights != "random":
+        try:
+            from torchvision.models import VGG19_Weights
+
+            state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+            model.features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()
+                                            if k.startswith("features.")})
+            source = "VGG-19 with ImageNet weights (torchvision)"
+        except Exception as err:  # noqa: BLE001 - no torchvision, no network: say so and fall back
+            if weights == "imagenet":
+                raise RuntimeError(f"the ImageNet weights of VGG-19 are not available ({type(err).__name__}: {err}); "
+                                   "install torchvision and connect to the network, or use weights='random'") from err
+            source = (f"VGG-19 with random weights (seed {seed}), as in He et al. 2016: the ImageNet weights are not "
+                      f"available here ({type(err).__name__})")
+    if not source:
+        source = f"VGG-19 with random weights (seed {seed}), as in He et al. 2016"
+    if "random" in source:
+        gen = torch.Generator().manual_seed(seed)
+        for layer in model.features:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=gen)
+                nn.init.zeros_(layer.bias)
+    model.eval().requires_grad_(False)
+    return model, source

@@ -1,0 +1,67 @@
+"""Style transfer's pieces: Gram matrices and the style and content losses against hand-computed values, VGG-19's
+layers and shapes, and the weights loader's fallback to random weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dgm_course.applications.style import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, content_loss, gram,
+                                           style_layer_loss, vgg19)
+
+
+def test_gram_and_the_losses_equal_hand_computed_values():
+    # two channels on a 1 x 2 image: F = [[1, 2], [3, 4]], G = F F^T = [[5, 11], [11, 25]]
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    assert torch.equal(gram(f), torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]))
+    # E = sum (G - A)^2 / (4 N^2 M^2) with N = 2 channels, M = 2 positions, A = 0: (25 + 121 + 121 + 625) / 64
+    assert float(style_layer_loss(f, torch.zeros(2, 2))) == pytest.approx(892 / 64)
+    assert float(style_layer_loss(f, gram(f)[0])) == 0.0
+    assert float(content_loss(f, torch.zeros_like(f))) == pytest.approx(0.5 * (1 + 4 + 9 + 16))
+    with pytest.raises(ValueError, match="one shape"):
+        content_loss(f, torch.zeros(1, 2, 2, 2))
+    with pytest.raises(ValueError, match=r"shape \(n, c, h, w\)"):
+        gram(f[0])
+
+
+def test_the_gram_matrix_forgets_where_features_are():
+    """The style term sees which features occur together, not where: permuting positions keeps G."""
+    gen = torch.Generator().manual_seed(0)
+    f = torch.randn(1, 4, 6, 6, generator=gen)
+    shuffled = f.flatten(2)[:, :, torch.randperm(36, generator=gen)].reshape(1, 4, 6, 6)
+    assert torch.allclose(gram(f), gram(shuffled), atol=1e-5)
+    assert not torch.allclose(f, shuffled)
+
+
+def test_vgg19_has_its_layers_and_shapes():
+    net = VGG19Features()
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 16 and len(net.names) == len(net.features) == 37
+    assert net.names.index("conv4_2") == 21 and net.names.index("conv5_1") == 28  # torchvision's indices
+    out = net(torch.rand(1, 3, 32, 32), STYLE_LAYERS + (CONTENT_LAYER,))
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "conv1_1": (1, 64, 32, 32), "conv2_1": (1, 128, 16, 16), "conv3_1": (1, 256, 8, 8),
+        "conv4_1": (1, 512, 4, 4), "conv4_2": (1, 512, 4, 4), "conv5_1": (1, 512, 2, 2)}
+    with pytest.raises(ValueError, match="unknown VGG-19 layer"):
+        net(torch.rand(1, 3, 8, 8), ["conv6_1"])
+    with pytest.raises(ValueError, match=r"shape \(n, 3, h, w\)"):
+        net(torch.rand(1, 1, 8, 8), ["conv1_1"])
+
+
+def test_vgg19_says_which_weights_it_has_and_random_ones_are_reproducible():
+    a, source = vgg19("random", seed=3)
+    b, _ = vgg19("random", seed=3)
+    assert "random weights (seed 3)" in source
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not any(p.requires_grad for p in a.parameters()) and not a.training
+    std = float(a.features[0].weight.std())
+    assert std == pytest.approx((2 / 27) ** 0.5, rel=0.1)  # He initialisation: 2 / fan_in, fan_in = 3 * 3 * 3
+    auto, source = vgg19("auto", seed=3)
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        assert "random weights" in source and "not available here" in source
+        with pytest.raises(RuntimeError, match="weights='random'"):
+            vgg19("imagenet")
+    with pytest.raises(ValueError, match="weights must be"):
+        vgg19("places365")

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import positive_int
-from .gan.models import mlp_generator
+from .gan.models import mlp_generator, push_forward
 from .metrics import energy_distance
 
 
@@ -35,10 +35,7 @@ class EnergyGenerator(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""
-        ref = next(self.generator.parameters())
-        device = generator.device if generator is not None else ref.device
-        z = torch.randn(positive_int(n, "n"), self.latent, generator=generator, dtype=ref.dtype, device=device)
-        return self.generator(z.to(ref.device))
+        return push_forward(self.generator, self.latent, n, generator)
 
     def loss(self, x: Tensor) -> Tensor:
         r"""The unbiased energy distance between ``len(x)`` fresh samples and the batch ``x``."""

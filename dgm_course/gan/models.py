@@ -92,6 +92,16 @@ def dcgan_discriminator(shape: tuple[int, int, int], channels: int = 64, spectra
     return nn.Sequential(*layers)
 
 
+def push_forward(net: nn.Module, latent: int, n: int, generator: torch.Generator | None = None) -> Tensor:
+    r"""``n`` samples :math:`g(z)` of the network ``net``, :math:`z \sim \mathcal N(0, I_q)` with :math:`q` =
+    ``latent``; ``z`` is drawn on the random generator's device and moved to the network's, so a CPU generator
+    (the chapters' fixed evaluation seeds) works with a model trained on a GPU."""
+    ref = next(net.parameters())
+    device = generator.device if generator is not None else ref.device
+    z = torch.randn(positive_int(n, "n"), latent, generator=generator, dtype=ref.dtype, device=device)
+    return net(z.to(ref.device))
+
+
 class GAN(nn.Module):
     r"""A generator and a discriminator (critic), with latent :math:`z \sim \mathcal N(0, I_q)`."""
 
@@ -102,10 +112,7 @@ class GAN(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""
-        ref = next(self.generator.parameters())
-        device = generator.device if generator is not None else ref.device  # a CPU generator for a GPU model
-        z = torch.randn(positive_int(n, "n"), self.latent, generator=generator, dtype=ref.dtype, device=device)
-        return self.generator(z.to(ref.device))
+        return push_forward(self.generator, self.latent, n, generator)
 
     def phases(self, objective: str = "nonsaturating", *, lr_g: float = 2e-4, lr_d: float = 2e-4,
                betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1, gp_weight: float = 10.0,

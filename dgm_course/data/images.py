@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .download import cache_dir
+
 NAMES = ("digits", "fashion-mnist", "mnist")
 SPLITS = ("train", "test")
 DEBIAN_DIR = Path("/usr/share/datasets")
@@ -122,10 +124,6 @@ def _folders(name: str, root: str | os.PathLike[str] | None) -> list[Path]:
     return folders
 
 
-def _cache() -> Path:
-    return Path(os.environ.get("DGM_DATA") or Path.home() / ".cache" / "dgm_course")
-
-
 def _idx_or_torchvision(name: str, split: str, root: str | os.PathLike[str] | None, download: bool) -> ImageData:
     tried = []
     for folder in _folders(name, root):
@@ -144,12 +142,12 @@ def _idx_or_torchvision(name: str, split: str, root: str | os.PathLike[str] | No
         else:
             cls = {"fashion-mnist": datasets.FashionMNIST, "mnist": datasets.MNIST}[name]
             try:
-                ds = cls(str(_cache() / "torchvision"), train=split == "train", download=True)
+                ds = cls(str(cache_dir() / "torchvision"), train=split == "train", download=True)
             except Exception as error:  # noqa: BLE001  (offline: a URLError, an OSError, ...)
                 tried.append(f"torchvision download ({type(error).__name__}: {error})")
             else:
                 return ImageData(name, split, ds.data.float()[:, None] / 255.0, ds.targets.long(),
-                                 f"torchvision's {cls.__name__} (downloaded to {_cache() / 'torchvision'})")
+                                 f"torchvision's {cls.__name__} (downloaded to {cache_dir() / 'torchvision'})")
     else:
         tried.append("torchvision download (download=False)")
     package = DEBIAN_PACKAGES.get(name)

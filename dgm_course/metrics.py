@@ -199,3 +199,27 @@ def mode_coverage(samples: Tensor, means: Tensor, std: float, *, within: float =
     good = nearest <= within * std
     counts = torch.bincount(which[good], minlength=len(means))
     return int((counts >= min_count).sum()), float(good.double().mean())
+
+
+def radial_power(images: Tensor) -> Tensor:
+    r"""The power spectrum of square grey images (n, 1, s, s) or (n, s, s), averaged over the images and over
+    rings of equal spatial frequency: entry :math:`r` is the mean of :math:`|\hat x(f)|^2` (unnormalised 2-D
+    DFT) over the frequencies :math:`f` (in cycles per image) with :math:`\mathrm{round}(|f|) = r`, for
+    :math:`r = 0, \dots, s/2`. By Parseval, :math:`\sum_f |\hat x(f)|^2 = s^2 \sum_i x_i^2`: white noise of
+    variance :math:`\sigma^2` has power :math:`\sigma^2 s^2` at every frequency. How much of an image's detail
+    lies beyond a frequency (beyond a blur's or a downsampling's limit) is the sum of the entries past it."""
+    if not isinstance(images, Tensor) or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[1] != 1):
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"images must be grey images (n, 1, s, s) or (n, s, s); got {shape}")
+    images = images.reshape(-1, *images.shape[-2:]).double()
+    s = images.shape[-1]
+    if images.shape[-2] != s:
+        raise ValueError(f"images must be square; got {tuple(images.shape[-2:])} (crop them first)")
+    if not torch.isfinite(images).all():
+        raise ValueError("images hold NaN or infinite values")
+    power = torch.fft.fft2(images).abs().pow(2).mean(dim=0)
+    f = torch.fft.fftfreq(s, d=1 / s, dtype=torch.float64)
+    ring = torch.hypot(f[:, None], f[None, :]).round().long().flatten()
+    totals = torch.zeros(int(ring.max()) + 1, dtype=torch.float64).index_add_(0, ring, power.flatten())
+    counts = torch.bincount(ring).double()
+    return (totals / counts)[: s // 2 + 1]

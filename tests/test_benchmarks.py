@@ -76,3 +76,16 @@ def test_metrics_benchmark_prints_its_table() -> None:
         if r[3].strip() != "dcor":
             assert float(r[5]) <= 1e-12, r  # agreement with dcor, relative
     assert "targets: agreement with dcor" in run.stdout
+
+
+def test_applications_benchmark_prints_its_table() -> None:
+    env = {**os.environ, "DGM_PROGRESS": "0"}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "applications.py"), "--smoke"],
+                         capture_output=True, text=True, env=env, timeout=900, check=False)
+    assert run.returncode == 0, run.stderr
+    for row in ("SRResNet", "SRGAN", "Richardson-Lucy", "conditional GAN", "style brick", "SRResNet over bicubic",
+                "galaxy GAN over Richardson-Lucy"):
+        assert row in run.stdout, run.stdout
+    psnr = [float(line.split("|")[4]) for line in run.stdout.splitlines()
+            if line.startswith("| super-resolution") or line.startswith("| galaxies")]
+    assert len(psnr) == 8 and all(0 < v < 100 for v in psnr)

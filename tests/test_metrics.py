@@ -147,3 +147,32 @@ def test_the_energy_distance_checker_accepts_the_solution_and_rejects_mistakes()
     assert not report and "x = {(0, 0)}, y = {(3, 4)}" in str(report)  # 0/0 with single points
     no_two = check_energy_distance(lambda x, y: mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y))
     assert not no_two and "5 instead of 10" in str(no_two)
+
+
+def test_radial_power_obeys_parseval_and_sees_white_noise_as_flat():
+    from dgm_course.metrics import radial_power
+
+    s = 32
+    gen = torch.Generator().manual_seed(0)
+    noise = 0.5 * torch.randn(400, 1, s, s, generator=gen, dtype=torch.float64)
+    ring = radial_power(noise)
+    assert ring.shape == (s // 2 + 1,)
+    assert torch.allclose(ring[1:], torch.full_like(ring[1:], 0.25 * s * s), rtol=0.1)  # sigma^2 s^2 everywhere
+    # a single cosine of 5 cycles along the rows puts all its power at ring 5 (and the mean at ring 0)
+    i = torch.arange(s, dtype=torch.float64)
+    wave = (1 + torch.cos(2 * math.pi * 5 * i / s))[:, None].expand(s, s)[None]
+    ring = radial_power(wave)
+    assert torch.nonzero(ring > 1e-9).flatten().tolist() == [0, 5]
+    # Parseval: the power of every frequency, each ring counted as many times as it has frequencies
+    x = torch.rand(1, s, s, generator=gen, dtype=torch.float64)
+    f = torch.fft.fftfreq(s, d=1 / s, dtype=torch.float64)
+    counts = torch.bincount(torch.hypot(f[:, None], f[None, :]).round().long().flatten())
+    inside = counts[: s // 2 + 1]  # the corners, beyond s/2, are left out of the rings returned
+    total = torch.fft.fft2(x[0]).abs().pow(2)
+    kept = total[torch.hypot(f[:, None], f[None, :]).round() <= s // 2].sum()
+    assert float((radial_power(x) * inside).sum()) == pytest.approx(float(kept), rel=1e-12)
+    assert float(total.sum()) == pytest.approx(s * s * float(x.pow(2).sum()), rel=1e-12)
+    with pytest.raises(ValueError, match="square"):
+        radial_power(torch.zeros(1, 1, 8, 6))
+    with pytest.raises(ValueError, match="grey images"):
+        radial_power(torch.zeros(1, 3, 8, 8))

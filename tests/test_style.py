@@ -65,3 +65,37 @@ def test_vgg19_says_which_weights_it_has_and_random_ones_are_reproducible():
             vgg19("imagenet")
     with pytest.raises(ValueError, match="weights must be"):
         vgg19("places365")
+
+
+def test_transfer_lowers_the_style_loss_and_keeps_pixels_in_range():
+    from dgm_course.applications.style import transfer
+
+    features, _ = vgg19("random", seed=0)
+    gen = torch.Generator().manual_seed(0)
+    content = torch.rand(3, 32, 32, generator=gen)
+    stripes = torch.zeros(3, 32, 32)
+    stripes[:, :, ::4] = 1.0  # a texture of vertical lines
+    result = transfer(content, stripes, features, steps=30, ratio=1e-4, lr=0.05)
+    assert len(result.style) == len(result.content) == 30
+    assert result.content[0] == 0.0  # it starts at the photograph
+    assert result.style[-1] < 0.5 * result.style[0]
+    assert result.image.shape == (1, 3, 32, 32) and 0 <= float(result.image.min()) <= float(result.image.max()) <= 1
+    with pytest.raises(ValueError, match="one RGB image"):
+        transfer(content[:1], stripes, features, steps=1)
+    with pytest.raises(ValueError, match="init must be"):
+        transfer(content, stripes, features, steps=1, init="photo")
+    with pytest.raises(ValueError, match="must be positive"):
+        transfer(content, stripes, features, steps=1, ratio=0.0)
+
+
+def test_the_style_loss_checker():
+    from dgm_course.exercises.applications import check_style_loss
+
+    def mine(f, a, scale=1.0):
+        x, y = f.flatten(2)[0], a.flatten(2)[0]
+        n, m = x.shape
+        return scale * ((x @ x.T - y @ y.T) ** 2).sum() / (4 * n**2 * m**2)
+
+    assert check_style_loss(mine).passed
+    report = check_style_loss(lambda f, a: mine(f, a, scale=4.0))  # forgot the 4 in the denominator
+    assert not report.passed and "892 / 64" in str(report)

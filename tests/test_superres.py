@@ -10,7 +10,8 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from dgm_course.applications.superres import downsample, patches, psnr, upsample_bicubic
+from dgm_course.applications.superres import (SRGAN, Discriminator, SRResNet, augment, downsample, luminance, patches,
+                                             pixel_loss, psnr, quality, upsample_bicubic)
 from dgm_course.data.images import PHOTOS, TEXTURES, photo
 
 
@@ -82,3 +83,63 @@ def test_srresnet_starts_at_bicubic_and_upsamples_by_its_factor():
         SRResNet(factor=3)
     with pytest.raises(ValueError, match="colour images"):
         net(torch.rand(2, 1, 6, 5))
+
+
+def test_luminance_and_quality_follow_the_papers_protocol():
+    from skimage.metrics import structural_similarity
+
+    white, black = torch.ones(1, 3, 2, 2, dtype=torch.float64), torch.zeros(1, 3, 2, 2, dtype=torch.float64)
+    assert torch.allclose(luminance(white), torch.full((1, 1, 2, 2), 235 / 255, dtype=torch.float64))
+    assert torch.allclose(luminance(black), torch.full((1, 1, 2, 2), 16 / 255, dtype=torch.float64))
+    gen = torch.Generator().manual_seed(1)
+    target = torch.rand(2, 3, 40, 36, generator=gen, dtype=torch.float64)
+    estimate = (target + 0.03 * torch.randn(target.shape, generator=gen, dtype=torch.float64)).clamp(0, 1)
+    q = quality(estimate, target, factor=4)
+    y_est, y_tgt = luminance(estimate)[:, :, 4:-4, 4:-4], luminance(target)[:, :, 4:-4, 4:-4]
+    assert q["psnr"] == pytest.approx(psnr(y_est, y_tgt).tolist(), abs=1e-10)
+    expected_ssim = structural_similarity(y_tgt[1, 0].numpy(), y_est[1, 0].numpy(), data_range=1.0,
+                                          gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert q["ssim"][1] == pytest.approx(expected_ssim, abs=1e-12) and q["ssim"][1] < 1
+    assert quality(target, target)["ssim"] == pytest.approx([1.0, 1.0])
+    with pytest.raises(ValueError, match="RGB"):
+        luminance(target[:, :1])
+
+
+def test_augment_gives_the_eight_symmetries_of_the_square():
+    x = torch.arange(9.0).reshape(1, 1, 3, 3)
+    out = augment(x)
+    assert out.shape == (8, 1, 3, 3)
+    assert len({tuple(o.flatten().tolist()) for o in out}) == 8  # all distinct
+    assert all(sorted(o.flatten().tolist()) == list(range(9)) for o in out)  # the same pixels, moved
+
+
+def test_the_srgan_discriminator_and_losses():
+    from dgm_course.applications.style import VGG19Features
+
+    d = Discriminator(channels=8, stages=3)
+    assert d(torch.rand(5, 3, 48, 48)).shape == (5, 1, 6, 6) and d(torch.rand(2, 3, 32, 40)).shape == (2, 1, 4, 5)
+    model = SRGAN(SRResNet(4, channels=8, blocks=1), VGG19Features(), channels=8)
+    x = torch.rand(4, 3, 32, 32)
+    assert float(model.content_loss(x, x)) == 0.0 and float(model.content_loss(x.flip(3), x)) > 0
+    assert [p.name for p in model.phases(factor=4)] == ["discriminator", "generator"]
+    model.train()
+    assert model.generator.training and not model.features.training  # the feature network stays frozen
+    assert not any(p.requires_grad for p in model.features.parameters())
+    # pixel_loss is the mean squared error of G(D(x)) against x; at the start G is bicubic
+    g = SRResNet(4, channels=8, blocks=1)
+    expected = (upsample_bicubic(downsample(x), 4) - x).pow(2).mean()
+    with torch.no_grad():
+        assert float(pixel_loss(g)(x)) == pytest.approx(float(expected), rel=1e-2)
+
+
+def test_the_pixel_shuffle_checker():
+    from dgm_course.exercises.applications import check_pixel_shuffle
+
+    def shuffle(h, r):
+        n, c, height, width = h.shape
+        return h.reshape(n, c // r**2, r, r, height, width).permute(0, 1, 4, 2, 5, 3).reshape(
+            n, c // r**2, height * r, width * r)
+
+    assert check_pixel_shuffle(shuffle).passed
+    wrong = check_pixel_shuffle(lambda h, r: h.reshape(h.shape[0], -1, h.shape[2] * r, h.shape[3] * r))
+    assert not wrong.passed and "r = 3" in str(wrong)

@@ -1,6 +1,6 @@
-"""Applications of the course's generative models: super-resolution (:mod:`.superres`) and neural style
-transfer (:mod:`.style`)."""
+"""Applications of the course's generative models: super-resolution (:mod:`.superres`), recovering galaxy images
+with a conditional GAN (:mod:`.galaxy`) and neural style transfer (:mod:`.style`)."""
 
-from . import style, superres
+from . import galaxy, style, superres
 
-__all__ = ["style", "superres"]
+__all__ = ["galaxy", "style", "superres"]

@@ -22,10 +22,14 @@ Hopcroft 2016 show that random convolutional features already capture texture), 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from .._checks import positive_int
 
 #: VGG-19's convolutions per block (configuration E); each block ends with a 2 x 2 pooling.
 _BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
@@ -136,3 +140,69 @@ def vgg19(weights: str = "auto", pooling: str = "avg", seed: int = 0) -> tuple[V
                 nn.init.zeros_(layer.bias)
     model.eval().requires_grad_(False)
     return model, source
+
+
+@dataclass
+class Transfer:
+    """The result of :func:`transfer`: the image (1, 3, h, w), and the content and style losses (already
+    weighted by :math:`\\alpha` and :math:`\\beta`) at each step, before it."""
+
+    image: Tensor
+    content: list[float]
+    style: list[float]
+
+
+def transfer(content: Tensor, style: Tensor, features: VGG19Features, *, steps: int = 200, ratio: float = 1e-3,
+             lr: float = 0.02, style_layers: Sequence[str] = STYLE_LAYERS, content_layer: str = CONTENT_LAYER,
+             init: str = "content", seed: int = 0) -> Transfer:
+    r"""Gatys et al.'s image: minimise :math:`\alpha \mathcal L_{\text{content}} + \beta \sum_l w_l E_l`
+    (:eq:`style-losses`, :math:`w_l = 1/|\text{layers}|`) over the pixels of :math:`x`, with
+    :math:`\alpha / \beta` = ``ratio`` (:math:`\alpha = 1`).
+
+    ``content`` and ``style`` are images (3, h, w) or (1, 3, h, w) in [0, 1], of any sizes; ``init`` starts from
+    the content photograph (``"content"``) or from white noise (``"noise"``, as in the paper). The paper uses
+    L-BFGS; this takes ``steps`` Adam steps of size ``lr`` (one pass through the network each, a cost known in
+    advance) and clamps the pixels to [0, 1] after each.
+    """
+    steps = positive_int(steps, "steps")
+    if not ratio > 0 or not lr > 0:
+        raise ValueError(f"ratio (alpha / beta) and lr must be positive; got ratio={ratio!r}, lr={lr!r}")
+    if init not in ("content", "noise"):
+        raise ValueError(f"init must be 'content' or 'noise'; got {init!r}")
+    content, style = _as_batch(content, "content"), _as_batch(style, "style")
+    layers = list(style_layers) + [content_layer]
+    with torch.no_grad():
+        target_content = features(content, [content_layer])[content_layer]
+        target_grams = {name: gram(f)[0] for name, f in features(style, style_layers).items()}
+    gen = torch.Generator().manual_seed(seed)
+    image = (content.clone() if init == "content" else torch.rand(content.shape, generator=gen)).requires_grad_(True)
+    optimizer = torch.optim.Adam([image], lr=lr)
+    weight = 1.0 / (ratio * len(style_layers))  # beta w_l
+    result = Transfer(image, [], [])
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        f = features(image, layers)
+        c = content_loss(f[content_layer], target_content)
+        s = weight * sum(style_layer_loss(f[name], target_grams[name]) for name in style_layers)
+        (c + s).backward()
+        optimizer.step()
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        c, s = float(c.detach()), float(s.detach())
+        if not (math.isfinite(c) and math.isfinite(s)):
+            raise FloatingPointError(f"style transfer diverged at step {len(result.content) + 1} (content {c}, "
+                                     f"style {s}); lower lr")
+        result.content.append(c)
+        result.style.append(s)
+    result.image = image.detach()
+    return result
+
+
+def _as_batch(image: Tensor, name: str) -> Tensor:
+    if not isinstance(image, Tensor) or image.ndim not in (3, 4) or image.shape[-3] != 3 or (
+            image.ndim == 4 and image.shape[0] != 1):
+        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+        raise ValueError(f"{name} must be one RGB image (3, h, w) or (1, 3, h, w); got {shape}")
+    if not image.is_floating_point() or not torch.isfinite(image).all():
+        raise ValueError(f"{name} must hold finite floating-point values in [0, 1]")
+    return image.reshape(1, *image.shape[-3:])

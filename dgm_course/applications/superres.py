@@ -14,11 +14,14 @@ images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import positive_int
+from ..training import Phase
 
 
 def _check(images: Tensor, factor: int | None = None) -> Tensor:
@@ -115,3 +118,127 @@ class SRResNet(nn.Module):
         h = self.head(y)
         correction = self.tail(self.upsample(h + self.body(h)))
         return F.interpolate(y, scale_factor=self.factor, mode="bicubic", align_corners=False) + correction
+
+
+def luminance(images: Tensor) -> Tensor:
+    r"""The luma Y of ITU-R BT.601 (MATLAB's ``rgb2ycbcr``) of RGB images (n, 3, h, w) in [0, 1], as (n, 1, h, w)
+    in [16/255, 235/255]: :math:`Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255`. Super-resolution papers,
+    SRGAN's included, measure PSNR and SSIM on it."""
+    images = _check(images)
+    if images.shape[1] != 3:
+        raise ValueError(f"luminance needs RGB images (n, 3, h, w); got {tuple(images.shape)}")
+    weights = images.new_tensor([65.481, 128.553, 24.966])[None, :, None, None]
+    return (16 + (images * weights).sum(dim=1, keepdim=True)) / 255
+
+
+def quality(estimate: Tensor, target: Tensor, factor: int = 4) -> dict[str, list[float]]:
+    """PSNR and SSIM (scikit-image's ``peak_signal_noise_ratio`` and ``structural_similarity``) of each image of
+    a batch, the SRGAN paper's way: on the :func:`luminance`, with ``factor`` pixels cropped from every border
+    (where the estimate lacks neighbours)."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    estimate, target = _check(estimate), _check(target)
+    if estimate.shape != target.shape:
+        raise ValueError(f"estimate and target must have one shape; got {tuple(estimate.shape)} and "
+                         f"{tuple(target.shape)}")
+    crop = (slice(None), 0, slice(factor, -factor), slice(factor, -factor))
+    a = luminance(estimate.clamp(0, 1).double())[crop].numpy()
+    b = luminance(target.double())[crop].numpy()
+    return {"psnr": [float(peak_signal_noise_ratio(t, e, data_range=1.0)) for e, t in zip(a, b)],
+            "ssim": [float(structural_similarity(t, e, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                                 use_sample_covariance=False)) for e, t in zip(a, b)]}
+
+
+def augment(images: Tensor) -> Tensor:
+    """The eight symmetries of the square (four rotations, with and without a flip) of square patches
+    (n, c, s, s): eight times the training data, all of it equally natural."""
+    images = _check(images)
+    turns = [torch.rot90(images, k, dims=(2, 3)) for k in range(4)]
+    return torch.cat(turns + [t.flip(3) for t in turns])
+
+
+class Discriminator(nn.Module):
+    r"""SRGAN's discriminator, narrowed for a CPU: pairs of 3 x 3 convolutions (the second of stride 2) with
+    leaky ReLUs, doubling the channels from ``channels``, ending in one logit per overlapping patch (as in
+    PatchGAN, Isola et al. 2017) instead of the paper's dense layers: a verdict on local texture, which is where
+    super-resolved images differ, from any image size. Batch normalisation is left out, as in the generator."""
+
+    def __init__(self, channels: int = 32, stages: int = 3) -> None:
+        super().__init__()
+        c, stages = positive_int(channels, "channels"), positive_int(stages, "stages")
+        layers: list[nn.Module] = [nn.Conv2d(3, c, 3, padding=1), nn.LeakyReLU(0.2)]
+        for s in range(stages):
+            i, o = c * 2 ** max(s - 1, 0), c * 2**s
+            layers += [nn.Conv2d(i, o, 3, stride=2 if s == 0 else 1, padding=1), nn.LeakyReLU(0.2)]
+            if s > 0:
+                layers += [nn.Conv2d(o, o, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        layers.append(nn.Conv2d(c * 2 ** (stages - 1), 1, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits (n, 1, h / 2^stages, w / 2^stages), one per patch; the losses average them."""
+        return self.net(_check(images))
+
+
+class SRGAN(nn.Module):
+    r"""SRGAN (Ledig et al. 2017): the generator :class:`SRResNet` trained on the *perceptual* loss
+
+    .. math::
+        \ell^{SR} = \underbrace{\frac{1}{WH}\lVert \phi(x) - \phi(G(y)) \rVert_2^2}_{\text{content (VGG)}}
+        + 10^{-3} \underbrace{\big(-\log D(G(y))\big)}_{\text{adversarial}},
+        :label: srgan-loss
+
+    :math:`\phi` being VGG-19's features (:mod:`.style`; ``layer`` ``relu2_2`` is the paper's VGG22), with a
+    :class:`Discriminator` telling high-resolution patches from super-resolved ones. ``pixel_weight`` adds a
+    pixel MSE term (0 in the paper) and ``feature_scale`` divides the feature error (the paper's 1/12.75 for
+    ImageNet weights; random weights have features of another size)."""
+
+    def __init__(self, generator: SRResNet, features: nn.Module, *, layer: str = "relu2_2", channels: int = 32,
+                 adversarial_weight: float = 1e-3, feature_scale: float = 1.0, pixel_weight: float = 0.0) -> None:
+        super().__init__()
+        self.generator, self.discriminator = generator, Discriminator(channels)
+        self.features = features.requires_grad_(False).eval()
+        self.layer, self.adversarial_weight = layer, adversarial_weight
+        self.feature_scale, self.pixel_weight = feature_scale, pixel_weight
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.generator(y)
+
+    def train(self, mode: bool = True) -> SRGAN:
+        super().train(mode)
+        self.features.eval()  # the feature network stays frozen
+        return self
+
+    def content_loss(self, estimate: Tensor, target: Tensor) -> Tensor:
+        """The VGG content loss of :eq:`srgan-loss` (mean over features and positions), plus the pixel term."""
+        phi = self.features(torch.cat([estimate, target]), [self.layer])[self.layer]
+        a, b = phi.chunk(2)
+        loss = (a - b).pow(2).mean() / self.feature_scale
+        return loss + self.pixel_weight * (estimate - target).pow(2).mean() if self.pixel_weight else loss
+
+    def phases(self, *, factor: int, lr: float = 1e-4, lr_discriminator: float | None = None) -> list[Phase]:
+        """The alternating schedule for batches of high-resolution patches (their low-resolution copies are made
+        on the fly by :func:`downsample`): a discriminator step (Adam at ``lr_discriminator``, default ``lr``),
+        then a generator step on :eq:`srgan-loss` (Adam at ``lr``)."""
+        from ..gan.losses import discriminator_loss, nonsaturating_generator_loss
+
+        g, d = self.generator, self.discriminator
+        opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.9, 0.999))
+        opt_d = torch.optim.Adam(d.parameters(), lr=lr_discriminator or lr, betas=(0.9, 0.999))
+
+        def discriminator_phase(x: Tensor) -> Tensor:
+            with torch.no_grad():
+                fake = g(downsample(x, factor))
+            return discriminator_loss(d(x), d(fake))
+
+        def generator_phase(x: Tensor) -> Tensor:
+            fake = g(downsample(x, factor))
+            return self.content_loss(fake, x) + self.adversarial_weight * nonsaturating_generator_loss(d(fake))
+
+        return [Phase("discriminator", discriminator_phase, opt_d), Phase("generator", generator_phase, opt_g)]
+
+
+def pixel_loss(generator: SRResNet, factor: int = 4) -> Callable[[Tensor], Tensor]:
+    """SRResNet's training loss for a batch of high-resolution patches :math:`x`: the mean squared error
+    :math:`\\frac1N \\lVert G(D_s(x)) - x \\rVert^2`, the loss that maximises PSNR."""
+    return lambda x: (generator(downsample(x, factor)) - x).pow(2).mean()

@@ -1,0 +1,92 @@
+"""Benchmark of the applications chapters: executes the three notebooks (super-resolution, galaxy deconvolution,
+style transfer) as the book does, times each, and prints the quality of every method on the held-out sets, read
+from the numbers each notebook glues into its prose.
+
+    python benchmarks/applications.py            # the book budget (about 15 minutes on 2 CPU cores)
+    python benchmarks/applications.py --smoke    # seconds per notebook: proves the script runs (the tests run it)
+    python benchmarks/applications.py --check    # exit 1 when a target is missed
+
+Targets (issue 8): SRResNet beats bicubic interpolation by at least 1 dB PSNR on the held-out photographs; the
+galaxy GAN beats Richardson-Lucy by at least 3 dB PSNR on the held-out galaxies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from pathlib import Path
+
+from _table import print_table  # benchmarks/_table.py, beside this script
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = {"super-resolution": "08_super_resolution", "galaxies": "09_galaxy_deconvolution",
+             "style transfer": "10_style_transfer"}
+SR_GAIN, GALAXY_GAIN = 1.0, 3.0
+
+
+def run(name: str, budget: str, keep: Path | None = None) -> tuple[dict[str, str], float]:
+    """Execute notebooks/<name>.ipynb at ``budget`` (saving the executed copy in ``keep``); return its glued values
+    (as text) and its wall time."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ.update(DGM_BUDGET=budget, DGM_PROGRESS="0")
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=3600, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    seconds = time.perf_counter() - start
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, keep / f"{name}.ipynb")
+    glued = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:
+                text = output["data"][record["mime_prefix"] + "text/plain"]
+                glued[record["name"]] = str(ast.literal_eval(text))
+    return glued, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="the notebooks' smoke budget (seconds each)")
+    parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
+    parser.add_argument("--keep", type=Path, help="a folder to save the executed notebooks in (with their figures)")
+    args = parser.parse_args()
+    budget = "smoke" if args.smoke else "book"
+    results = {chapter: run(name, budget, args.keep) for chapter, name in NOTEBOOKS.items()}
+
+    rows = []
+    sr, sr_time = results["super-resolution"]
+    for key, method in [("bicubic", "bicubic"), ("srresnet", "SRResNet"), ("srgan", "SRGAN")]:
+        rows.append(["super-resolution", method, f"held-out photographs ({sr['test_names']})", sr[f"psnr_{key}"],
+                     sr[f"ssim_{key}"], f"detail {sr[f'detail_{key}']}", f"{sr_time:.0f}"])
+    gal, gal_time = results["galaxies"]
+    for key, method in [("obs", "observed"), ("wiener", "Wiener"), ("rl", "Richardson-Lucy"),
+                        ("l1", "U-Net, L1 only"), ("gan", "conditional GAN")]:
+        rows.append(["galaxies", method, f"{gal['n_test']} held-out galaxies", gal[f"psnr_{key}"],
+                     gal[f"ssim_{key}"], f"detail {gal[f'beyond_{key}']}", f"{gal_time:.0f}"])
+    sty, sty_time = results["style transfer"]
+    for style in sty["styles"].split(", "):
+        rows.append(["style transfer", f"Gatys et al., style {style}", f"content {sty['content']}", "-", "-",
+                     f"style loss / start {sty[f'style_ratio_{style}']}", f"{sty_time:.0f}"])
+    print_table(["chapter", "method", "test set", "PSNR (dB)", "SSIM", "other", "notebook (s)"], rows)
+
+    sr_gain = float(sr["srresnet_gain"])
+    galaxy_gain = float(gal["gain_over_rl"])
+    print(f"\nbudget: {budget}; features: {sty['vgg_source']}")
+    print(f"SRResNet over bicubic: {sr_gain:+.2f} dB (target >= +{SR_GAIN:.0f} dB): "
+          f"{'met' if sr_gain >= SR_GAIN else 'MISSED'}")
+    print(f"galaxy GAN over Richardson-Lucy: {galaxy_gain:+.2f} dB (target >= +{GALAXY_GAIN:.0f} dB): "
+          f"{'met' if galaxy_gain >= GALAXY_GAIN else 'MISSED'}")
+    missed = sr_gain < SR_GAIN or galaxy_gain < GALAXY_GAIN
+    return 1 if args.check and missed and not args.smoke else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

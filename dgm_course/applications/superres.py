@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import positive_int
+from ..gan.losses import discriminator_loss, nonsaturating_generator_loss
 from ..training import Phase
 
 
@@ -189,17 +190,16 @@ class SRGAN(nn.Module):
         :label: srgan-loss
 
     :math:`\phi` being VGG-19's features (:mod:`.style`; ``layer`` ``relu2_2`` is the paper's VGG22), with a
-    :class:`Discriminator` telling high-resolution patches from super-resolved ones. ``pixel_weight`` adds a
-    pixel MSE term (0 in the paper) and ``feature_scale`` divides the feature error (the paper's 1/12.75 for
-    ImageNet weights; random weights have features of another size)."""
+    :class:`Discriminator` telling high-resolution patches from super-resolved ones. ``feature_scale`` divides the
+    feature error (the paper's 12.75 for ImageNet weights; random weights have features of another size)."""
 
     def __init__(self, generator: SRResNet, features: nn.Module, *, layer: str = "relu2_2", channels: int = 32,
-                 adversarial_weight: float = 1e-3, feature_scale: float = 1.0, pixel_weight: float = 0.0) -> None:
+                 adversarial_weight: float = 1e-3, feature_scale: float = 1.0) -> None:
         super().__init__()
         self.generator, self.discriminator = generator, Discriminator(channels)
         self.features = features.requires_grad_(False).eval()
         self.layer, self.adversarial_weight = layer, adversarial_weight
-        self.feature_scale, self.pixel_weight = feature_scale, pixel_weight
+        self.feature_scale = feature_scale
 
     def forward(self, y: Tensor) -> Tensor:
         return self.generator(y)
@@ -210,18 +210,15 @@ class SRGAN(nn.Module):
         return self
 
     def content_loss(self, estimate: Tensor, target: Tensor) -> Tensor:
-        """The VGG content loss of :eq:`srgan-loss` (mean over features and positions), plus the pixel term."""
+        """The VGG content loss of :eq:`srgan-loss`: the squared feature error, averaged over features and positions."""
         phi = self.features(torch.cat([estimate, target]), [self.layer])[self.layer]
         a, b = phi.chunk(2)
-        loss = (a - b).pow(2).mean() / self.feature_scale
-        return loss + self.pixel_weight * (estimate - target).pow(2).mean() if self.pixel_weight else loss
+        return (a - b).pow(2).mean() / self.feature_scale
 
     def phases(self, *, factor: int, lr: float = 1e-4, lr_discriminator: float | None = None) -> list[Phase]:
         """The alternating schedule for batches of high-resolution patches (their low-resolution copies are made
         on the fly by :func:`downsample`): a discriminator step (Adam at ``lr_discriminator``, default ``lr``),
         then a generator step on :eq:`srgan-loss` (Adam at ``lr``)."""
-        from ..gan.losses import discriminator_loss, nonsaturating_generator_loss
-
         g, d = self.generator, self.discriminator
         opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.9, 0.999))
         opt_d = torch.optim.Adam(d.parameters(), lr=lr_discriminator or lr, betas=(0.9, 0.999))

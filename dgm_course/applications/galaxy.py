@@ -36,6 +36,7 @@ from .._checks import positive_int
 from ..data.galaxies import Galaxies
 from ..gan.losses import discriminator_loss, nonsaturating_generator_loss
 from ..training import History, Phase, fit
+from . import superres
 
 
 def _check(images: Tensor, name: str = "images") -> Tensor:
@@ -51,26 +52,14 @@ def psnr(estimate: Tensor, truth: Tensor) -> Tensor:
     r"""PSNR in dB of each estimate (n, 1, h, w) against its truth, the range being the truth's peak:
     :math:`10 \log_{10} (\max x)^2 / \frac1N \sum_i (\hat x_i - x_i)^2`."""
     estimate, truth = _check(estimate, "estimate"), _check(truth, "truth")
-    if estimate.shape != truth.shape:
-        raise ValueError(f"estimate and truth must have one shape; got {tuple(estimate.shape)} and "
-                         f"{tuple(truth.shape)}")
-    mse = (estimate.double() - truth.double()).pow(2).flatten(1).mean(dim=1)
-    return 10 * torch.log10(truth.double().flatten(1).amax(dim=1) ** 2 / mse)
+    return superres.psnr(estimate, truth, data_range=truth.double().flatten(1).amax(dim=1))
 
 
 def ssim(estimate: Tensor, truth: Tensor) -> Tensor:
-    """SSIM (scikit-image's ``structural_similarity``, Gaussian windows of sigma 1.5 as in Wang et al. 2004) of each
-    estimate (n, 1, h, w) against its truth, the range being the truth's peak as for :func:`psnr`."""
-    from skimage.metrics import structural_similarity
-
+    """SSIM (:func:`.superres.ssim`, scikit-image's) of each estimate (n, 1, h, w) against its truth, the range
+    being the truth's peak as for :func:`psnr`."""
     estimate, truth = _check(estimate, "estimate"), _check(truth, "truth")
-    if estimate.shape != truth.shape:
-        raise ValueError(f"estimate and truth must have one shape; got {tuple(estimate.shape)} and "
-                         f"{tuple(truth.shape)}")
-    values = [structural_similarity(t, e, data_range=float(t.max()), gaussian_weights=True, sigma=1.5,
-                                    use_sample_covariance=False)
-              for e, t in zip(estimate[:, 0].double().numpy(), truth[:, 0].double().numpy())]
-    return torch.tensor(values, dtype=torch.float64)
+    return superres.ssim(estimate, truth, data_range=truth.double().flatten(1).amax(dim=1))
 
 
 def _classical(observed: Tensor, psf: Tensor, method) -> Tensor:

@@ -52,14 +52,30 @@ def upsample_bicubic(images: Tensor, factor: int = 4) -> Tensor:
     return F.interpolate(images, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def psnr(estimate: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
-    """:eq:`psnr` per image, in dB, for batches (n, c, h, w) of the same shape (``inf`` for identical images)."""
+def psnr(estimate: Tensor, target: Tensor, data_range: float | Tensor = 1.0) -> Tensor:
+    """:eq:`psnr` per image, in dB, for batches (n, c, h, w) of the same shape (``inf`` for identical images);
+    ``data_range`` is :math:`R`, one number or one per image."""
     estimate, target = _check(estimate), _check(target)
     if estimate.shape != target.shape:
         raise ValueError(f"estimate and target must have one shape; got {tuple(estimate.shape)} and "
                          f"{tuple(target.shape)}")
     mse = (estimate.double() - target.double()).pow(2).flatten(1).mean(dim=1)
-    return 10 * torch.log10(data_range**2 / mse)
+    return 10 * torch.log10(torch.as_tensor(data_range, dtype=torch.float64) ** 2 / mse)
+
+
+def ssim(estimate: Tensor, target: Tensor, data_range: float | Tensor = 1.0) -> Tensor:
+    """SSIM per image (scikit-image's ``structural_similarity`` with the Gaussian windows of sigma 1.5 of Wang et
+    al. 2004) for batches of grey images (n, 1, h, w); ``data_range`` is one number or one per image."""
+    from skimage.metrics import structural_similarity
+
+    estimate, target = _check(estimate), _check(target)
+    if estimate.shape != target.shape or estimate.shape[1] != 1:
+        raise ValueError(f"estimate and target must be grey images (n, 1, h, w) of one shape; got "
+                         f"{tuple(estimate.shape)} and {tuple(target.shape)}")
+    ranges = torch.as_tensor(data_range, dtype=torch.float64).expand(len(target)).tolist()
+    values = [structural_similarity(t, e, data_range=r, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+              for e, t, r in zip(estimate[:, 0].double().numpy(), target[:, 0].double().numpy(), ranges)]
+    return torch.tensor(values, dtype=torch.float64)
 
 
 def patches(image: Tensor, size: int, stride: int | None = None) -> Tensor:
@@ -133,21 +149,19 @@ def luminance(images: Tensor) -> Tensor:
 
 
 def quality(estimate: Tensor, target: Tensor, factor: int = 4) -> dict[str, list[float]]:
-    """PSNR and SSIM (scikit-image's ``peak_signal_noise_ratio`` and ``structural_similarity``) of each image of
-    a batch, the SRGAN paper's way: on the :func:`luminance`, with ``factor`` pixels cropped from every border
-    (where the estimate lacks neighbours)."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    """PSNR and SSIM (scikit-image's ``peak_signal_noise_ratio`` and, through :func:`ssim`,
+    ``structural_similarity``) of each image of a batch, the SRGAN paper's way: on the :func:`luminance`, with
+    ``factor`` pixels cropped from every border (where the estimate lacks neighbours)."""
+    from skimage.metrics import peak_signal_noise_ratio
 
     estimate, target = _check(estimate), _check(target)
     if estimate.shape != target.shape:
         raise ValueError(f"estimate and target must have one shape; got {tuple(estimate.shape)} and "
                          f"{tuple(target.shape)}")
-    crop = (slice(None), 0, slice(factor, -factor), slice(factor, -factor))
-    a = luminance(estimate.clamp(0, 1).double())[crop].numpy()
-    b = luminance(target.double())[crop].numpy()
-    return {"psnr": [float(peak_signal_noise_ratio(t, e, data_range=1.0)) for e, t in zip(a, b)],
-            "ssim": [float(structural_similarity(t, e, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                                 use_sample_covariance=False)) for e, t in zip(a, b)]}
+    crop = (Ellipsis, slice(factor, -factor), slice(factor, -factor))
+    a, b = luminance(estimate.clamp(0, 1).double())[crop], luminance(target.double())[crop]
+    return {"psnr": [float(peak_signal_noise_ratio(t[0], e[0], data_range=1.0)) for e, t in zip(a.numpy(), b.numpy())],
+            "ssim": ssim(a, b).tolist()}
 
 
 def augment(images: Tensor) -> Tensor:

@@ -29,7 +29,6 @@ import os
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import positive_int

@@ -178,7 +178,8 @@ def transfer(content: Tensor, style: Tensor, features: VGG19Features, *, steps: 
     image = (content.clone() if init == "content" else torch.rand(content.shape, generator=gen)).requires_grad_(True)
     optimizer = torch.optim.Adam([image], lr=lr)
     weight = 1.0 / (ratio * len(style_layers))  # beta w_l
-    result = Transfer(image, [], [])
+    content_losses: list[float] = []
+    style_losses: list[float] = []
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         f = features(image, layers)
@@ -190,12 +191,11 @@ def transfer(content: Tensor, style: Tensor, features: VGG19Features, *, steps: 
             image.clamp_(0, 1)
         c, s = float(c.detach()), float(s.detach())
         if not (math.isfinite(c) and math.isfinite(s)):
-            raise FloatingPointError(f"style transfer diverged at step {len(result.content) + 1} (content {c}, "
+            raise FloatingPointError(f"style transfer diverged at step {len(content_losses) + 1} (content {c}, "
                                      f"style {s}); lower lr")
-        result.content.append(c)
-        result.style.append(s)
-    result.image = image.detach()
-    return result
+        content_losses.append(c)
+        style_losses.append(s)
+    return Transfer(image.detach(), content_losses, style_losses)
 
 
 def _as_batch(image: Tensor, name: str) -> Tensor:

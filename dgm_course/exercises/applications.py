@@ -60,7 +60,7 @@ def _style(features: Tensor, target: Tensor) -> Tensor:
 
 
 def check_style_loss(student: Callable[[Tensor, Tensor], Tensor]) -> Report:
-    r"""Check a student's ``style(f, a)``: the style loss :math:`E = \frac{1}{4N^2M^2}\sum_{ij}(G_{ij} - A_{ij})^2`
+    r"""Check a student's ``style_loss(f, a)``: the style loss :math:`E = \frac{1}{4N^2M^2}\sum_{ij}(G_{ij} - A_{ij})^2`
     of features ``f`` (1, N, h, w) against the features ``a`` (1, N, h, w) of the style image (Gram matrices
     :math:`G = FF^\top` of each, summed over positions, *not* averaged; :math:`M = hw` of ``f``)."""
     gen = torch.Generator().manual_seed(0)

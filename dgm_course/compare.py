@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from . import ode
+from . import budget, ode
 from ._checks import positive_int
 from .data import toy2d
 from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
@@ -164,7 +164,7 @@ def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device:
     if not scale > 0:
         raise ValueError(f"scale must be a positive number (1 trains for the table's steps); got {scale!r}")
     steps = max(2, round(c.steps * scale))
-    torch.manual_seed(seed)
+    torch.manual_seed(budget.seed(seed))
     model = c.make(steps)
 
     def data(n: int, g: torch.Generator) -> Tensor:
@@ -178,7 +178,7 @@ def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device:
 
 def held_out_points(dataset: str, n: int) -> Tensor:
     """The held-out points every model is judged on: ``n`` fresh points of ``dataset`` from a fixed seed."""
-    return toy2d.sample(dataset, positive_int(n, "n"), torch.Generator().manual_seed(2024))
+    return toy2d.sample(dataset, positive_int(n, "n"), torch.Generator().manual_seed(budget.seed(2024)))
 
 
 def sampling_seconds(sample: Sampler, n: int = 10_000, repeats: int = 3) -> float:
@@ -199,7 +199,7 @@ def judge(trained: Trained, *, n: int = 2000, n_permutations: int = 199, seed: i
     have (an NLL; modes, on a data set without modes)."""
     model, dataset = trained.model, trained.dataset
     test = held_out_points(dataset, n).double()
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(budget.seed(seed))
     with torch.no_grad():
         samples = model.sample(n, gen).detach().cpu().double()
     stat, p = energy_test(samples, test, n_permutations, gen)

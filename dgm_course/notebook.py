@@ -1,24 +1,40 @@
-"""Helpers for the notebooks: seeding and gluing measured numbers into the prose.
+"""Helpers for the notebooks: seeding, gluing measured numbers into the prose, and checking the claims.
 
 :func:`glue` hands a value to myst-nb when the book is built, so the text quotes the number that the
 code just computed; in Colab or JupyterLab without myst-nb it simply shows the value.
+
+:func:`check_claims` is every chapter's sanity cell: each :class:`Claim` the prose makes about a run is a
+measured value, a comparison and a threshold. It prints one line a claim, records the values and their
+margins when ``$DGM_CLAIMS_DIR`` names a folder (``benchmarks/claims.py`` gathers them over seeds), and
+stops the build with a message that says what failed, under which seed, and how to rebuild that chapter.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import random
-from typing import Any
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
 
+from . import budget
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a ``torch.Generator`` seeded with ``seed`` for explicit use."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+Comparison = Literal["<", "<=", ">", ">="]
+CLAIMS_VAR = "DGM_CLAIMS_DIR"
+
+
+def seed_everything(k: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch with :func:`budget.seed` ``(k)``; return a ``torch.Generator`` seeded the same."""
+    s = budget.seed(k)
+    random.seed(s)
+    np.random.seed(s % 2**32)
+    torch.manual_seed(s)
+    return torch.Generator().manual_seed(s)
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
@@ -32,3 +48,82 @@ def glue(name: str, value: Any, display: bool = False) -> None:
             print(f"{name} = {value}")
         return
     myst_glue(name, value, display=display)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sentence of the book about a run: ``value <op> threshold`` must hold.
+
+    ``value`` is the worst case over everything the sentence covers (the largest error, the smallest gain), so
+    the margin says how close the sentence came to being false. A purely logical fact (a shape, an exact
+    count) is ``Claim.fact(text, holds)``. ``book_only`` marks a claim about training that the ``smoke``
+    budget's few steps cannot show; it is checked at every other budget and reported as skipped at ``smoke``.
+    """
+
+    text: str
+    value: float
+    op: Comparison
+    threshold: float
+    book_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.op not in ("<", "<=", ">", ">="):
+            raise ValueError(f"claim {self.text!r}: op must be one of <, <=, >, >=; got {self.op!r}")
+        object.__setattr__(self, "value", float(self.value))
+        object.__setattr__(self, "threshold", float(self.threshold))
+
+    @classmethod
+    def fact(cls, text: str, holds: bool, book_only: bool = False) -> "Claim":
+        """A claim with no margin: 1 when it holds, 0 when not (``value >= 1``)."""
+        return cls(text, 1.0 if holds else 0.0, ">=", 1.0, book_only)
+
+    @property
+    def checked(self) -> bool:
+        return not (self.book_only and budget.current() == "smoke")
+
+    @property
+    def margin(self) -> float:
+        """How far ``value`` is on the right side of ``threshold`` (negative: the claim fails)."""
+        if math.isnan(self.value):
+            return -math.inf
+        return self.threshold - self.value if self.op in ("<", "<=") else self.value - self.threshold
+
+    @property
+    def holds(self) -> bool:
+        m = self.margin
+        return m > 0 or (m == 0 and self.op in ("<=", ">="))
+
+
+class ClaimFailed(AssertionError):
+    """A claim the chapter's prose makes did not hold in this run."""
+
+
+def check_claims(chapter: str, claims: Sequence[Claim]) -> None:
+    """Print ``PASS``/``FAIL``/``SKIP`` and each claim; record them (``$DGM_CLAIMS_DIR``); raise if one fails.
+
+    Raises:
+        ClaimFailed: naming the chapter, each failed claim with its value and threshold, the seed and budget,
+            and the command that rebuilds this chapter alone.
+    """
+    name, seed = budget.current(), budget.course_seed()
+    for c in claims:
+        print(("PASS" if c.holds else "FAIL") if c.checked else "SKIP", c.text)
+    folder = os.environ.get(CLAIMS_VAR)
+    if folder:
+        record = {"chapter": chapter, "seed": seed, "budget": name, "threads": torch.get_num_threads(),
+                  "claims": [{**asdict(c), "checked": c.checked, "holds": c.holds, "margin": c.margin}
+                             for c in claims]}
+        path = Path(folder) / f"{chapter}.{name}.seed{seed}.t{torch.get_num_threads()}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1))
+    failed = [c for c in claims if c.checked and not c.holds]
+    if failed:
+        lines = "\n".join(f"  - {c.text}: measured {c.value:.6g}, needs {c.op} {c.threshold:.6g}" for c in failed)
+        raise ClaimFailed(
+            f"chapter {chapter}: {len(failed)} claim(s) of the text did not hold in this run "
+            f"(DGM_SEED={seed}, DGM_BUDGET={name}):\n{lines}\n"
+            f"Rebuild this chapter alone with: DGM_SEED={seed} DGM_BUDGET={name} "
+            f"python scripts/notebooks.py run {chapter}\n"
+            "A claim that fails under some seed is not one the book can make: make the method deliver it, or "
+            "state the outcome from the glued values (benchmarks/claims.py measures each claim over seeds)."
+        )

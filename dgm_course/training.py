@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import budget
 from ._checks import positive_int
 
 Data = Union[Tensor, Callable[[int, torch.Generator], Tensor]]
@@ -160,7 +161,8 @@ def fit(
         lr: learning rate of the Adam optimizer built when ``loss`` is a single function.
         cosine: with a single function, decay the learning rate to zero along a cosine over ``steps``.
         max_grad_norm: clip the gradient norm of each phase's parameters to this value.
-        seed: seeds the global torch generator (noise inside losses) and the data order.
+        seed: seeds the global torch generator (noise inside losses) and the data order, through
+            :func:`budget.seed` (so ``DGM_SEED`` moves it).
         device: where to train; by default :func:`choose_device`.
         checkpoint: a file to save to and resume from. An existing file is resumed.
         checkpoint_every: rounds between checkpoints (default: about 10 per run).
@@ -189,7 +191,7 @@ def fit(
             raise ValueError(f"phase names must be distinct; got {[p.name for p in phases]}")
         for p in phases:
             positive_int(p.repeats, f"phase {p.name!r} repeats")
-    batches = _Batches(data, batch_size, seed)
+    batches = _Batches(data, batch_size, budget.seed(seed))
     history = History(losses={p.name: [] for p in phases}, device=str(dev))
     path = Path(checkpoint) if checkpoint is not None else None
     every = checkpoint_every or max(1, steps // 10)
@@ -228,7 +230,7 @@ def fit(
         history.load_state_dict(saved["history"])
         start = saved["step"]
     else:
-        torch.manual_seed(seed)
+        torch.manual_seed(budget.seed(seed))
 
     show = progress if progress is not None else os.environ.get("DGM_PROGRESS", "1") != "0"
     bar = tqdm(total=steps, initial=start, disable=not show, dynamic_ncols=True, mininterval=0.5)

@@ -4,8 +4,10 @@
     python scripts/notebooks.py record   # also run each notebook (smoke budget) and store the expected
                                          # stdout of its '# NBVAL_CHECK_OUTPUT' cells in the cell metadata
     python scripts/notebooks.py check    # exit 1 if any notebook is not in committed form
+    python scripts/notebooks.py run 08_super_resolution [...]   # execute chapters at $DGM_BUDGET and $DGM_SEED,
+                                         # print what they print and their time; exit 1 if one fails
 
-The first code cell of every notebook installs dgm_course in Colab; it is generated from the repository
+The first code cell of every notebook (after the title) installs dgm_course in Colab; it is generated from the repository
 address in _config.yml, the one place that address is kept. Expected outputs live in cell metadata
 (``nbval.stdout`` and ``nbval.result``), not in outputs, so the notebooks stay stripped; notebooks/conftest.py hands
 them to nbval.
@@ -43,6 +45,8 @@ def install_cell_source() -> str:
 
 def fixed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    while nb.cells and nb.cells[0].cell_type == "code":  # the title comes first; the install cell follows it once
+        del nb.cells[0]
     code = [c for c in nb.cells if c.cell_type == "code"]
     code[0].source = install_cell_source()
     code[0].metadata["tags"] = ["hide-cell"]
@@ -67,6 +71,38 @@ def record(path: Path, nb: nbformat.NotebookNode) -> None:
             print(f"{path.name}: recorded {text.count(chr(10))} lines of a checked cell")
 
 
+def run(names: list[str]) -> int:
+    """Execute each named chapter as the book does (budget and seed from the environment); report and time it."""
+    import time
+
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    os.environ.setdefault("DGM_PROGRESS", "0")
+    failed = []
+    for name in names:
+        path = ROOT / "notebooks" / (Path(name).stem + ".ipynb")
+        if not path.exists():
+            sys.exit(f"no chapter {name!r}; choose one of: {', '.join(p.stem for p in NOTEBOOKS)}")
+        nb = nbformat.read(path, as_version=4)
+        print(f"[run] {path.stem} (DGM_BUDGET={os.environ.get('DGM_BUDGET', 'book')}, "
+              f"DGM_SEED={os.environ.get('DGM_SEED', '0')})", flush=True)
+        start = time.perf_counter()
+        try:
+            NotebookClient(nb, timeout=1800, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        except CellExecutionError as err:
+            print(str(err).strip().splitlines()[-1] if "ClaimFailed" not in str(err) else
+                  str(err)[str(err).index("ClaimFailed"):], flush=True)
+            failed.append(path.stem)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.source.lstrip().startswith(MARK):
+                print("".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream"), end="")
+        print(f"[run] {path.stem}: {'FAILED' if path.stem in failed else 'ok'} in {time.perf_counter() - start:.0f} s",
+              flush=True)
+    return 1 if failed else 0
+
+
 def main(command: str) -> int:
     bad = []
     for path in NOTEBOOKS:
@@ -88,6 +124,8 @@ def main(command: str) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "run":
+        sys.exit(run(sys.argv[2:]))
     if len(sys.argv) != 2 or sys.argv[1] not in ("fix", "record", "check"):
         sys.exit(__doc__)
     sys.exit(main(sys.argv[1]))

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import budget
 from .._checks import positive_int
 from ..data.galaxies import Galaxies
 from ..gan.losses import discriminator_loss, nonsaturating_generator_loss
@@ -200,7 +201,7 @@ def train(galaxies: Galaxies, *, steps: int, batch_size: int = 32, channels: int
     :func:`dgm_course.training.fit`; the scale is the mean peak of the observations."""
     if not isinstance(galaxies, Galaxies):
         raise ValueError(f"galaxies must be data.galaxies.Galaxies (from simulate); got {type(galaxies).__name__}")
-    torch.manual_seed(seed)
+    torch.manual_seed(budget.seed(seed))
     scale = float(galaxies.observed.flatten(1).amax(dim=1).mean())
     model = GalaxyGAN(scale, channels, depth)
     pairs = torch.cat([galaxies.observed, galaxies.truth], dim=1) / scale

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .. import budget
 from .._checks import positive_int
 
 #: VGG-19's convolutions per block (configuration E); each block ends with a 2 x 2 pooling.
@@ -109,12 +110,13 @@ def vgg19(weights: str = "auto", pooling: str = "avg", seed: int = 0) -> tuple[V
     """VGG-19's features, frozen, in evaluation mode, and a sentence saying which weights it has.
 
     ``weights="imagenet"`` loads torchvision's ImageNet weights (an error if torchvision or the download is not
-    available); ``"random"`` draws He-initialised random weights from ``seed``; ``"auto"`` (the default) tries
+    available); ``"random"`` draws He-initialised random weights from :func:`budget.seed` ``(seed)``; ``"auto"`` (the default) tries
     the first and falls back to the second.
     """
     if weights not in ("auto", "imagenet", "random"):
         raise ValueError(f"weights must be 'auto', 'imagenet' or 'random'; got {weights!r}")
     model = VGG19Features(pooling)
+    seed = budget.seed(seed)
     source = ""
     if weights != "random":
         try:
@@ -174,7 +176,7 @@ def transfer(content: Tensor, style: Tensor, features: VGG19Features, *, steps: 
     with torch.no_grad():
         target_content = features(content, [content_layer])[content_layer]
         target_grams = {name: gram(f)[0] for name, f in features(style, style_layers).items()}
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(budget.seed(seed))
     image = (content.clone() if init == "content" else torch.rand(content.shape, generator=gen)).requires_grad_(True)
     optimizer = torch.optim.Adam([image], lr=lr)
     weight = 1.0 / (ratio * len(style_layers))  # beta w_l

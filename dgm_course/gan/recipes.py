@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .. import budget
 from ..data import toy2d
 from ..metrics import energy_distance, mode_coverage
 from ..training import History, Phase, fit
@@ -99,7 +100,7 @@ def evaluate_2d(gan: GAN, dataset: str, n: int = 2500, seed: int = 1, samples: l
     the energy distance between ``n`` samples and ``n`` fresh data points, all drawn with ``seed``. When
     ``samples`` is a list, the ``n`` samples judged are appended to it."""
     means, std = toy2d.modes(dataset)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(budget.seed(seed))
     with torch.no_grad():
         drawn = gan.sample(n, gen).detach().cpu()
     if samples is not None:
@@ -120,7 +121,7 @@ def train_2d(recipe: Recipe, dataset: str, *, seed: int = 0, evaluate_every: int
     to ``history.evaluations[i]``).
     """
     toy2d.modes(dataset)  # a clear error for a dataset without modes, before any training
-    torch.manual_seed(seed)
+    torch.manual_seed(budget.seed(seed))
     gan = recipe.build()
     phases = recipe.phases(gan)
 
@@ -148,7 +149,7 @@ def train_images(recipe: Recipe, train: Tensor, test: Tensor, *, seed: int = 0, 
     if train.ndim != 4 or test.shape[1:] != train.shape[1:]:
         raise ValueError(f"train and test must be images (n, c, h, w) of one shape; got {tuple(train.shape)} and "
                          f"{tuple(test.shape)}")
-    torch.manual_seed(seed)
+    torch.manual_seed(budget.seed(seed))
     gan = recipe.build_dcgan(tuple(train.shape[1:]))
     y = test[:n_track].flatten(1)
     track = torch.Generator()

@@ -1,0 +1,55 @@
+"""Each chapter's execution time in the last book build, against the 4-minute target (issue 22).
+
+    python benchmarks/book_time.py                 # the book budget's build (_build/book)
+    python benchmarks/book_time.py _build/smoke    # another build folder
+
+Reads the notebook execution cache that ``scripts/book.sh`` keeps (jupyter-cache; the same numbers as the book's
+execution report). Targets: no chapter over 240 s; the first ten chapters together at most 20 minutes, the whole
+book at most 35. A chapter missing from the cache has not executed successfully since the code last changed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from _table import print_table  # benchmarks/_table.py, beside this script
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTER_LIMIT, FIRST_TEN_LIMIT, BOOK_LIMIT = 240.0, 20 * 60.0, 35 * 60.0
+
+
+def times(build: Path) -> dict[str, float]:
+    """Execution seconds per notebook (by file stem) in the build folder's cache."""
+    from jupyter_cache import get_cache
+
+    cache_dir = build / "_build" / ".jupyter_cache"
+    if not cache_dir.exists():
+        sys.exit(f"no execution cache in {cache_dir}: build the book first (scripts/book.sh)")
+    return {Path(r.uri).stem: float(r.data.get("execution_seconds") or "nan")
+            for r in get_cache(str(cache_dir)).list_cache_records()}
+
+
+def main() -> int:
+    build = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_build" / "book"
+    measured = times(build)
+    chapters = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    rows, ok = [], True
+    for name in chapters:
+        s = measured.get(name)
+        ok &= s is not None and s <= CHAPTER_LIMIT
+        rows.append([name, "not executed" if s is None else f"{s:.0f}",
+                     "-" if s is None else ("yes" if s <= CHAPTER_LIMIT else "NO")])
+    first_ten = sum(measured.get(n, 0.0) for n in chapters[:10])
+    total = sum(measured.get(n, 0.0) for n in chapters)
+    ok &= first_ten <= FIRST_TEN_LIMIT and total <= BOOK_LIMIT
+    rows.append(["chapters 1-10", f"{first_ten:.0f}", "yes" if first_ten <= FIRST_TEN_LIMIT else "NO"])
+    rows.append(["whole book", f"{total:.0f}", "yes" if total <= BOOK_LIMIT else "NO"])
+    print(f"execution times of {build} (seconds; targets: {CHAPTER_LIMIT:.0f} a chapter, "
+          f"{FIRST_TEN_LIMIT:.0f} for chapters 1-10, {BOOK_LIMIT:.0f} for the book)")
+    print_table(["chapter", "seconds", "within target"], rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

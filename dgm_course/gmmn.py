@@ -1,8 +1,9 @@
 r"""A generator trained by minimising the energy distance to the data: a generative moment-matching network
 (Li et al. 2015; Dziugaite et al. 2015) with the energy distance in place of a Gaussian-kernel MMD.
 
-The energy distance is the squared MMD of the distance kernel :math:`k(x, y) = -|x - y|` (Sejdinovic et al.
-2013), so no critic is needed: the loss of a batch :math:`x_1..x_n` and generated points
+The energy distance is twice the squared MMD of the distance-induced kernel
+:math:`k(x, y) = \tfrac12(|x - x_0| + |y - x_0| - |x - y|)`, which is positive definite (Sejdinovic et al. 2013;
+:math:`-|x - y|` alone is only conditionally positive definite), so no critic is needed: the loss of a batch :math:`x_1..x_n` and generated points
 :math:`g_\theta(z_1)..g_\theta(z_n)` is the U-statistic of :eq:`energy-distance`,
 
 .. math::

@@ -40,8 +40,9 @@ def test_vgg19_has_its_layers_and_shapes():
     assert net.names.index("conv4_2") == 21 and net.names.index("conv5_1") == 28  # torchvision's indices
     out = net(torch.rand(1, 3, 32, 32), STYLE_LAYERS + (CONTENT_LAYER,))
     assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "conv1_1": (1, 64, 32, 32), "conv2_1": (1, 128, 16, 16), "conv3_1": (1, 256, 8, 8),
-        "conv4_1": (1, 512, 4, 4), "conv4_2": (1, 512, 4, 4), "conv5_1": (1, 512, 2, 2)}
+        "relu1_1": (1, 64, 32, 32), "relu2_1": (1, 128, 16, 16), "relu3_1": (1, 256, 8, 8),
+        "relu4_1": (1, 512, 4, 4), "relu4_2": (1, 512, 4, 4), "relu5_1": (1, 512, 2, 2)}
+    assert all(bool((v >= 0).all()) for v in out.values())  # read after the ReLU, as Gatys et al. do
     with pytest.raises(ValueError, match="unknown VGG-19 layer"):
         net(torch.rand(1, 3, 8, 8), ["conv6_1"])
     with pytest.raises(ValueError, match=r"shape \(n, 3, h, w\)"):

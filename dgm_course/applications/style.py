@@ -34,9 +34,10 @@ from .._checks import positive_int
 
 #: VGG-19's convolutions per block (configuration E); each block ends with a 2 x 2 pooling.
 _BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
-#: Gatys et al.'s layers: the style from the first convolution of each block, the content from conv4_2.
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-CONTENT_LAYER = "conv4_2"
+#: Gatys et al.'s layers, read after the ReLU as in their implementation: the style from the first layer of each
+#: block (relu1_1 ... relu5_1), the content from relu4_2.
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
 #: The ImageNet statistics VGG-19 was trained with (images in [0, 1] are normalised by them).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -199,13 +199,15 @@ class SRGAN(nn.Module):
     r"""SRGAN (Ledig et al. 2017): the generator :class:`SRResNet` trained on the *perceptual* loss
 
     .. math::
-        \ell^{SR} = \underbrace{\frac{1}{WH}\lVert \phi(x) - \phi(G(y)) \rVert_2^2}_{\text{content (VGG)}}
+        \ell^{SR} = \underbrace{\frac{1}{\kappa\, C W H}\lVert \phi(x) - \phi(G(y)) \rVert_2^2}_{\text{content (VGG)}}
         + 10^{-3} \underbrace{\big(-\log D(G(y))\big)}_{\text{adversarial}},
         :label: srgan-loss
 
     :math:`\phi` being VGG-19's features (:mod:`.style`; ``layer`` ``relu2_2`` is the paper's VGG22), with a
-    :class:`Discriminator` telling high-resolution patches from super-resolved ones. ``feature_scale`` divides the
-    feature error (the paper's 12.75 for ImageNet weights; random weights have features of another size)."""
+    :class:`Discriminator` telling high-resolution patches from super-resolved ones. The content term is the mean
+    squared feature error over the :math:`C \times W \times H` feature map, divided by :math:`\kappa` =
+    ``feature_scale`` (1 by default; Ledig et al. average over positions only and rescale ImageNet features by
+    1/12.75: either choice only rescales the content term against the adversarial weight)."""
 
     def __init__(self, generator: SRResNet, features: nn.Module, *, layer: str = "relu2_2", channels: int = 32,
                  adversarial_weight: float = 1e-3, feature_scale: float = 1.0) -> None:

@@ -74,12 +74,12 @@ class Recipe:
 #: The published defaults, on 3 x 256 MLPs: Goodfellow et al. (2014) and DCGAN's Adam(2e-4, beta1 0.5) for
 #: the two GAN objectives; Arjovsky et al. (2017): clipping at 0.01, 5 critic steps, learning rate 5e-5 (they
 #: used RMSProp; here Adam, as everywhere in the course); Gulrajani et al. (2017): lambda = 10, 5 critic
-#: steps, Adam(1e-4, betas (0.5, 0.9)).
+#: steps, Adam(1e-4, betas (0, 0.9)) (their Algorithm 1).
 TEXTBOOK: dict[str, Recipe] = {
     "minimax": Recipe("minimax"),
     "nonsaturating": Recipe("nonsaturating"),
     "wgan-clip": Recipe("wgan-clip", lr_g=5e-5, lr_d=5e-5, n_critic=5, steps=2000),
-    "wgan-gp": Recipe("wgan-gp", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9), n_critic=5, steps=2000),
+    "wgan-gp": Recipe("wgan-gp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, steps=2000),
 }
 
 #: From the textbook non-saturating GAN to :data:`BEST`, one change at a time.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -83,6 +84,15 @@ def report(found: list[dict]) -> bool:
         ok &= held
         rows.append([chapter[:2], text, f"{c['op']} {c['threshold']:.4g}", *cells,
                      f"{min(margins):.3g}" if margins else "-", str(len(margins)), "yes" if held else "NO"])
+    seen: dict[tuple[str, str], dict] = defaultdict(dict)
+    for r in found:
+        for text, value in r.get("observed", {}).items():
+            seen[r["chapter"], text][r["seed"], r["threads"]] = value
+    for (chapter, text), by_run in seen.items():
+        cells = [f"{by_run[run]:.4g}" if run in by_run else "-" for run in runs]
+        signs = {math.copysign(1, v) for v in by_run.values()}
+        rows.append([chapter[:2], f"{text} (observed, not claimed)", "-", *cells,
+                     "sign varies" if len(signs) > 1 else "-", str(len(by_run)), "-"])
     print_table(["ch.", "claim", "needs", *columns, "min margin", "seeds", "holds"], rows)
     return ok
 

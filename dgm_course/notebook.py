@@ -17,7 +17,7 @@ import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -98,8 +98,12 @@ class ClaimFailed(AssertionError):
     """A claim the chapter's prose makes did not hold in this run."""
 
 
-def check_claims(chapter: str, claims: Sequence[Claim]) -> None:
+def check_claims(chapter: str, claims: Sequence[Claim], observed: Mapping[str, float] | None = None) -> None:
     """Print ``PASS``/``FAIL``/``SKIP`` and each claim; record them (``$DGM_CLAIMS_DIR``); raise if one fails.
+
+    ``observed`` holds outcomes the text reports from the glued values without asserting them (which of two
+    close models wins, say): they are recorded beside the claims, so that the claims table shows how they move
+    from seed to seed, and never fail the build.
 
     Raises:
         ClaimFailed: naming the chapter, each failed claim with its value and threshold, the seed and budget,
@@ -112,7 +116,8 @@ def check_claims(chapter: str, claims: Sequence[Claim]) -> None:
     if folder:
         record = {"chapter": chapter, "seed": seed, "budget": name, "threads": torch.get_num_threads(),
                   "claims": [{**asdict(c), "checked": c.checked, "holds": c.holds, "margin": c.margin}
-                             for c in claims]}
+                             for c in claims],
+                  "observed": {k: float(v) for k, v in (observed or {}).items()}}
         path = Path(folder) / f"{chapter}.{name}.seed{seed}.t{torch.get_num_threads()}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=1))

@@ -65,7 +65,7 @@ def test_check_claims_prints_records_and_fails_with_what_to_do(monkeypatch, tmp_
     monkeypatch.setenv("DGM_CLAIMS_DIR", str(tmp_path))
     claims = [Claim("holds", 2.0, ">", 1.0), Claim("fails", 0.5, ">=", 1.0, book_only=True)]
     with pytest.raises(ClaimFailed) as err:
-        check_claims("99_test", claims)
+        check_claims("99_test", claims, observed={"which model wins": -0.25})
     message = str(err.value)
     for part in ("chapter 99_test", "fails: measured 0.5, needs >= 1", "DGM_SEED=2", "DGM_BUDGET=book",
                  "python scripts/notebooks.py run 99_test"):
@@ -75,6 +75,7 @@ def test_check_claims_prints_records_and_fails_with_what_to_do(monkeypatch, tmp_
     saved = json.loads(record.read_text())
     assert saved["seed"] == 2 and [c["holds"] for c in saved["claims"]] == [True, False]
     assert saved["claims"][1]["margin"] == pytest.approx(-0.5)
+    assert saved["observed"] == {"which model wins": -0.25}  # recorded, never asserted
 
     monkeypatch.setenv("DGM_BUDGET", "smoke")  # a claim about training is not checked by a few steps
     check_claims("99_test", claims)

@@ -1,7 +1,8 @@
 """Keep the notebooks in their committed form.
 
     python scripts/notebooks.py fix      # strip outputs, set the kernel, write the install cell
-    python scripts/notebooks.py record   # also run each notebook (smoke budget) and store the expected
+    python scripts/notebooks.py record [NAME ...]  # also run each notebook, or the named ones (smoke budget),
+                                         # and store the expected
                                          # stdout of its '# NBVAL_CHECK_OUTPUT' cells in the cell metadata
     python scripts/notebooks.py check    # exit 1 if any notebook is not in committed form
     python scripts/notebooks.py run 08_super_resolution [...]   # execute chapters at $DGM_BUDGET and $DGM_SEED,
@@ -103,12 +104,12 @@ def run(names: list[str]) -> int:
     return 1 if failed else 0
 
 
-def main(command: str) -> int:
+def main(command: str, names: list[str] | None = None) -> int:
     bad = []
     for path in NOTEBOOKS:
         original = path.read_text()
         nb = fixed(nbformat.reads(original, as_version=4))
-        if command == "record":
+        if command == "record" and (not names or path.stem in names):
             record(path, nb)
         text = nbformat.writes(nb, version=4) + "\n"
         if command == "check":
@@ -126,6 +127,8 @@ def main(command: str) -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "run":
         sys.exit(run(sys.argv[2:]))
+    if len(sys.argv) > 2 and sys.argv[1] == "record":
+        sys.exit(main("record", [Path(name).stem for name in sys.argv[2:]]))
     if len(sys.argv) != 2 or sys.argv[1] not in ("fix", "record", "check"):
         sys.exit(__doc__)
     sys.exit(main(sys.argv[1]))

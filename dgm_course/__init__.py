@@ -1,17 +1,35 @@
 """dgm_course: the tested implementations behind the course *Deep generative models*.
 
-Modules follow the book's chapters, one concept a module:
+The parts, one concept a module, in the book's notation:
 
-- :mod:`dgm_course.data` -- 2-D toy densities (exact log-densities where known) and image sets.
-- :mod:`dgm_course.flows`, :mod:`dgm_course.ode` -- normalizing flows, continuous flows and their solvers.
-- :mod:`dgm_course.vae` -- variational autoencoders, their bounds, and the linear-Gaussian check.
-- :mod:`dgm_course.gan`, :mod:`dgm_course.gmmn` -- GANs and WGANs; a generator trained by the energy distance.
-- :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage.
+- :mod:`dgm_course.data` -- 2-D toy densities (exact log-densities where known), image sets (digits, Fashion-MNIST,
+  photographs; offline sources first), simulated galaxies, and the one download helper.
+- :mod:`dgm_course.ode` -- fixed-step solvers (Euler, midpoint, RK4, each with its order) and torchdiffeq's.
+- :mod:`dgm_course.flows` -- bijections with the ``(outputs, logabsdet)`` contract, :class:`~dgm_course.flows.Flow`
+  (a base distribution and a bijection: ``log_prob``, ``sample``), couplings, continuous flows, flow matching.
+- :mod:`dgm_course.vae` -- variational autoencoders, their bounds, and the linear-Gaussian model with exact answers.
+- :mod:`dgm_course.gan`, :mod:`dgm_course.gmmn` -- GANs and WGANs (losses, networks, recipes); a generator trained
+  by the energy distance.
+- :mod:`dgm_course.applications` -- super-resolution, galaxy deconvolution, style transfer.
+- :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra.
 - :mod:`dgm_course.compare` -- every model of the course trained and judged the same way (the course table).
-- :mod:`dgm_course.training` -- the one training loop (seeding, device, checkpoints, NaN guard).
-- :mod:`dgm_course.plotting` -- samples, densities and image grids.
-- :mod:`dgm_course.budget` -- the ``smoke`` / ``book`` / ``gpu`` training-budget switch.
+- :mod:`dgm_course.training` -- the one training loop; :mod:`dgm_course.checkpoint` its checkpoints.
+- :mod:`dgm_course.plotting` -- samples, densities, image grids, trajectories and animations.
+- :mod:`dgm_course.budget` -- the ``smoke`` / ``book`` / ``gpu`` budget switch and the ``DGM_SEED`` switch;
+  :mod:`dgm_course.notebook` -- seeding, gluing numbers into the prose, and the claims each chapter checks.
 - :mod:`dgm_course.exercises` -- checkers for the exercises.
+
+Which way the imports go: ``data``, ``ode``, ``metrics``, ``plotting``, ``budget`` and ``checkpoint`` know nothing of
+models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``applications``) know nothing of notebooks;
+``training`` knows a model only through its loss functions and its ``state_dict``; ``compare`` and ``exercises``
+sit on top of everything.
+
+Where a new model family plugs in: its module (or subpackage) beside the others, with the equations of its chapter
+in the docstrings and the shared checks of ``_checks``; trained through :func:`dgm_course.training.fit` (a loss
+function, or :class:`~dgm_course.training.Phase` objects for alternating players); a
+:class:`~dgm_course.compare.Contender` in ``compare.CONTENDERS`` so that the evaluation chapter's table has its row;
+its chapter in ``notebooks/`` (with its sanity cell of :class:`~dgm_course.notebook.Claim` objects); its benchmark
+under ``benchmarks/``, printing a table over three seeds.
 """
 
 __version__ = "0.1.0"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -36,10 +38,10 @@ def as_points(x: object, *, dim: int | None = None, name: str = "x") -> Tensor:
 
 
 def positive_int(value: object, name: str) -> int:
-    """Check that ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """Check that ``value`` is a positive whole number (a Python or NumPy integer) and return it as an ``int``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return value
+    return int(value)
 
 
 def as_images(x: object, shape: tuple[int, ...], *, name: str = "x") -> Tensor:

@@ -170,8 +170,9 @@ def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device:
     def data(n: int, g: torch.Generator) -> Tensor:
         return toy2d.sample(dataset, n, g)
 
-    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr,
-                  cosine=c.cosine and callable(model.loss), seed=seed, device=device, progress=progress)
+    single = callable(model.loss)  # a GAN's phases bring their own optimizers and schedules
+    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr if single else None,
+                  cosine=c.cosine and single, seed=seed, device=device, progress=progress)
     model.module.eval()
     return Trained(c, dataset, model, history)
 

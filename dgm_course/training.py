@@ -7,10 +7,11 @@ generator), by stochastic gradient steps. It knows a model only through its loss
 - **seeding**: the same ``seed`` gives the same run; the data order comes from a generator of its own;
 - **device**: CUDA, then Apple's MPS, then the CPU, unless told otherwise;
 - **progress**: a tqdm bar with the running loss (``DGM_PROGRESS=0`` turns it off);
-- **checkpoints**: every ``checkpoint_every`` steps (and on Ctrl-C) the whole state -- parameters,
-  optimizers, schedulers, random-number generators, data order and history -- goes to one file, written
-  atomically. Calling :func:`fit` again with the same file resumes exactly where it stopped, and returns
-  at once when the run had finished;
+- **checkpoints** (:mod:`.checkpoint`): every ``checkpoint_every`` rounds, on Ctrl-C and at the end, the whole
+  state -- parameters, optimizers, schedulers, random-number generators, data order and history -- goes to one
+  file, written atomically and only at the end of a round, so a checkpoint is always a state the uninterrupted
+  run passed through. Calling :func:`fit` again with the same file resumes exactly where it stopped (bit for bit),
+  returns at once when the run had finished, and refuses a file of another run, naming what differs;
 - **a NaN guard**: a non-finite loss or gradient stops training with :class:`TrainingDiverged`, naming
   the step, the loss and the last checkpoint, instead of silently producing NaN parameters;
 - **a history** of every loss and of the metrics of an optional ``evaluate`` function.
@@ -20,8 +21,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -32,6 +36,7 @@ from tqdm.auto import tqdm
 
 from . import budget
 from ._checks import positive_int
+from .checkpoint import Checkpoint, fingerprint
 
 Data = Union[Tensor, Callable[[int, torch.Generator], Tensor]]
 
@@ -124,13 +129,6 @@ class _Batches:
         self.order, self.position = state["order"], state["position"]
 
 
-def _save_atomically(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def fit(
     model: nn.Module,
     loss: Callable[[Tensor], Tensor] | Sequence[Phase],
@@ -138,7 +136,7 @@ def fit(
     *,
     steps: int,
     batch_size: int,
-    lr: float = 1e-3,
+    lr: float | None = None,
     cosine: bool = False,
     max_grad_norm: float | None = None,
     seed: int = 0,
@@ -152,139 +150,189 @@ def fit(
     r"""Train ``model`` for ``steps`` rounds and return the :class:`History`.
 
     Args:
-        model: the module that owns every trained parameter (moved to the device; checkpointed).
+        model: the module that owns every trained parameter (moved to the device; checkpointed). Its
+            initialisation happened before :func:`fit`: seed it there (``seed_everything`` or
+            ``torch.manual_seed(budget.seed(k))`` before building the model).
         loss: a function ``batch -> scalar`` to minimise with Adam(``lr``) over all parameters of
-            ``model``; or a sequence of :class:`Phase` run in order each round (alternating schedules).
+            ``model``; or a sequence of :class:`Phase` run in order each round (alternating schedules),
+            which bring their own optimizers and schedules.
         data: a tensor of examples (shuffled epochs) or a sampler ``f(n, generator) -> batch``.
         steps: number of rounds (with a single loss: optimizer steps).
         batch_size: examples per batch; every repeat of every phase draws a fresh batch.
-        lr: learning rate of the Adam optimizer built when ``loss`` is a single function.
+        lr: learning rate of the Adam optimizer built for a single loss function (default 1e-3).
         cosine: with a single function, decay the learning rate to zero along a cosine over ``steps``.
-        max_grad_norm: clip the gradient norm of each phase's parameters to this value.
+        max_grad_norm: clip the gradient norm of each phase's parameters to this value (> 0).
         seed: seeds the global torch generator (noise inside losses) and the data order, through
             :func:`budget.seed` (so ``DGM_SEED`` moves it).
         device: where to train; by default :func:`choose_device`.
-        checkpoint: a file to save to and resume from. An existing file is resumed.
+        checkpoint: a file to save to and resume from (:mod:`.checkpoint`). An existing file of the same run
+            is resumed; one of another run is refused.
         checkpoint_every: rounds between checkpoints (default: about 10 per run).
-        evaluate: called (without gradients) every ``evaluate_every`` rounds and at the end; the dict
-            it returns is stored, with the round (``step``) and the training time so far (``seconds``), in
-            ``history.evaluations``. Time spent evaluating is not counted in ``seconds``.
+        evaluate: called (without gradients, and without touching the random stream of training) every
+            ``evaluate_every`` rounds and at the end; the dict it returns is stored, with the round (``step``)
+            and the training time so far (``seconds``), in ``history.evaluations``. Time spent evaluating is
+            not counted in ``seconds``.
         progress: show a progress bar (default: unless ``DGM_PROGRESS=0``).
 
     Raises:
-        TrainingDiverged: a loss or a gradient is NaN or infinite.
-        ValueError: bad arguments (non-positive counts, data with NaN, a checkpoint of another run).
+        TrainingDiverged: a loss or a gradient is NaN or infinite (the step is not applied).
+        ValueError: bad arguments (non-positive counts, data with NaN, ``lr`` or ``cosine`` given with phases).
+        CheckpointError: a checkpoint that cannot be read or belongs to another run.
     """
-    steps = positive_int(steps, "steps")
-    batch_size = positive_int(batch_size, "batch_size")
+    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be positive (or None for no clipping); got {max_grad_norm!r}")
     dev = choose_device(device)
     model.to(dev).train()
-    if callable(loss):
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps) if cosine else None
-        phases: list[Phase] = [Phase("loss", loss, optimizer, 1, scheduler)]
-    else:
-        phases = list(loss)
-        if not phases or not all(isinstance(p, Phase) for p in phases):
-            raise ValueError("loss must be a function batch -> scalar, or a non-empty sequence of Phase")
-        if len({p.name for p in phases}) != len(phases):
-            raise ValueError(f"phase names must be distinct; got {[p.name for p in phases]}")
-        for p in phases:
-            positive_int(p.repeats, f"phase {p.name!r} repeats")
+    phases = _phases(model, loss, steps, lr, cosine)
     batches = _Batches(data, batch_size, budget.seed(seed))
     history = History(losses={p.name: [] for p in phases}, device=str(dev))
-    path = Path(checkpoint) if checkpoint is not None else None
-    every = checkpoint_every or max(1, steps // 10)
-    fingerprint = {"steps": steps, "batch_size": batch_size, "phases": [p.name for p in phases]}
-    start = 0
-
-    def state() -> dict[str, Any]:
-        return {
-            "fingerprint": fingerprint,
-            "step": step,
-            "model": model.state_dict(),
-            "optimizers": [p.optimizer.state_dict() for p in phases],
-            "schedulers": [p.scheduler.state_dict() if p.scheduler else None for p in phases],
-            "data": batches.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "history": history.state_dict(),
-        }
-
-    if path is not None and path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=False)  # load_state_dict moves to dev
-        if saved["fingerprint"] != fingerprint:
-            raise ValueError(
-                f"checkpoint {path} belongs to another run ({saved['fingerprint']}, this run: {fingerprint}); "
-                "delete it or pass another checkpoint path"
-            )
-        model.load_state_dict(saved["model"])
-        for p, o, s in zip(phases, saved["optimizers"], saved["schedulers"]):
-            p.optimizer.load_state_dict(o)
-            if p.scheduler is not None and s is not None:
-                p.scheduler.load_state_dict(s)
-        batches.load_state_dict(saved["data"])
-        torch.set_rng_state(saved["torch_rng"].cpu())
-        if saved["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in saved["cuda_rng"]])
-        history.load_state_dict(saved["history"])
-        start = saved["step"]
-    else:
+    saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every or max(1, steps // 10), fingerprint(
+        model, phases, steps=steps, batch_size=batch_size, seed=budget.seed(seed), max_grad_norm=max_grad_norm,
+        data=data))
+    start = _resume(saver, model, phases, batches, history) if saver else 0
+    if start == 0:
         torch.manual_seed(budget.seed(seed))
 
+    def save(step: int) -> None:
+        if saver is not None:
+            saver.save({"step": step, "model": model.state_dict(),
+                        "optimizers": [p.optimizer.state_dict() for p in phases],
+                        "schedulers": [p.scheduler.state_dict() if p.scheduler else None for p in phases],
+                        "data": batches.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                        "history": history.state_dict()})
+
+    def evaluate_now(step: int) -> float:
+        """Evaluate at the end of round ``step``; return the time it took, which is not training time."""
+        t_eval = time.perf_counter()
+        history.evaluations.append(_evaluate(model, evaluate, step, history.seconds, dev))
+        return time.perf_counter() - t_eval
+
     show = progress if progress is not None else os.environ.get("DGM_PROGRESS", "1") != "0"
-    bar = tqdm(total=steps, initial=start, disable=not show, dynamic_ncols=True, mininterval=0.5)
     t0 = time.perf_counter() - history.seconds
-    last_saved = start if path is not None and start > 0 else None
-    step = completed = start
-    try:
+    last_saved = start if saver is not None and start > 0 else None
+    if evaluate is not None and evaluate_every and 0 < start < steps and start % evaluate_every == 0 \
+            and not any(e["step"] == start for e in history.evaluations):
+        t0 += evaluate_now(start)  # an interruption came between the round and its evaluation
+    with _bar(steps, start, show) as bar, _interrupts_wait_for_round_end(saver is not None) as interrupted:
         for step in range(start + 1, steps + 1):
+            # --- one round: every phase takes its steps, then its schedule moves on ---
             for p in phases:
                 for _ in range(p.repeats):
                     try:
                         value = _step(p, batches.next().to(dev), max_grad_norm)
                     except TrainingDiverged as err:
-                        saved = f" The last checkpoint ({path}) holds step {last_saved}." if last_saved else ""
-                        raise TrainingDiverged(f"step {step}: {err}{saved}") from None
+                        held = f" The last checkpoint ({saver.path}) holds step {last_saved}." if last_saved else ""
+                        raise TrainingDiverged(f"step {step}: {err}{held}") from None
                 if p.scheduler is not None:
                     p.scheduler.step()
                 history.losses[p.name].append(value)
-            completed = step
+            # --- the end of a round: the only place where the state is saved ---
             if show and (step % 10 == 0 or step == steps):
                 bar.set_postfix({p.name: f"{history.losses[p.name][-1]:.4f}" for p in phases}, refresh=False)
             bar.update(1)
-            if evaluate is not None and evaluate_every and step % evaluate_every == 0 and step != steps:
-                t_eval = time.perf_counter()
-                history.evaluations.append(_evaluate(model, evaluate, step, t_eval - t0))
-                t0 += time.perf_counter() - t_eval  # the training clock stops while evaluating
-            if path is not None and step % every == 0 and step != steps:
-                history.seconds = time.perf_counter() - t0
-                _save_atomically(state(), path)
-                last_saved = step
-    except KeyboardInterrupt:
-        if path is not None:  # keep the work: save the state as it stands, counting finished rounds only
-            step = completed
             history.seconds = time.perf_counter() - t0
-            for name in history.losses:
-                del history.losses[name][step:]
-            _save_atomically(state(), path)
-        raise
-    finally:
-        bar.close()
+            if interrupted():
+                save(step)
+                raise KeyboardInterrupt(f"stopped after round {step}; the checkpoint {saver.path} holds it"
+                                        if saver else f"stopped after round {step}")
+            if evaluate is not None and evaluate_every and step % evaluate_every == 0 and step != steps:
+                try:
+                    t0 += evaluate_now(step)
+                except KeyboardInterrupt:
+                    save(step)  # the round is complete; the resumed run evaluates it
+                    raise
+            if saver is not None and step % saver.every == 0 and step != steps:
+                save(step)
+                last_saved = step
     history.seconds = time.perf_counter() - t0
-    if evaluate is not None and start < steps:
-        history.evaluations.append(_evaluate(model, evaluate, steps, history.seconds))
+    save(steps)  # the trained model is kept even if the final evaluation is interrupted
+    if evaluate is not None and not any(e["step"] == steps for e in history.evaluations):
+        evaluate_now(steps)
+        save(steps)
     model.eval()
-    if path is not None:
-        step = steps
-        _save_atomically(state(), path)
     return history
 
 
+def _phases(model: nn.Module, loss: Callable[[Tensor], Tensor] | Sequence[Phase], steps: int, lr: float | None,
+            cosine: bool) -> list[Phase]:
+    """The phases of a run: one Adam phase for a single loss function, or the given ones, checked."""
+    if callable(loss):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3 if lr is None else lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps) if cosine else None
+        return [Phase("loss", loss, optimizer, 1, scheduler)]
+    phases = list(loss)
+    if not phases or not all(isinstance(p, Phase) for p in phases):
+        raise ValueError("loss must be a function batch -> scalar, or a non-empty sequence of Phase")
+    if lr is not None or cosine:
+        raise ValueError("lr and cosine apply to a single loss function; phases bring their own optimizers and "
+                         "schedulers (set the learning rate and the schedule where the phases are built)")
+    if len({p.name for p in phases}) != len(phases):
+        raise ValueError(f"phase names must be distinct; got {[p.name for p in phases]}")
+    for p in phases:
+        positive_int(p.repeats, f"phase {p.name!r} repeats")
+    return phases
+
+
+def _resume(saver: Checkpoint, model: nn.Module, phases: list[Phase], batches: _Batches, history: History) -> int:
+    """Load the saved state of this run into the live objects; return the round it holds (0: nothing saved)."""
+    saved = saver.resume()
+    if saved is None:
+        return 0
+    model.load_state_dict(saved["model"])  # moves the tensors to the model's device
+    for p, o, s in zip(phases, saved["optimizers"], saved["schedulers"]):
+        p.optimizer.load_state_dict(o)
+        if p.scheduler is not None and s is not None:
+            p.scheduler.load_state_dict(s)
+    batches.load_state_dict(saved["data"])
+    torch.set_rng_state(saved["torch_rng"].cpu())
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in saved["cuda_rng"]])
+    history.load_state_dict(saved["history"])
+    return int(saved["step"])
+
+
+@contextmanager
+def _bar(steps: int, start: int, show: bool) -> Iterator[tqdm]:
+    bar = tqdm(total=steps, initial=start, disable=not show, dynamic_ncols=True, mininterval=0.5)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+@contextmanager
+def _interrupts_wait_for_round_end(active: bool) -> Iterator[Callable[[], bool]]:
+    """While a checkpointed run trains, Ctrl-C (SIGINT) lets the current round finish, so that the state saved is
+    one the uninterrupted run passes through; a second Ctrl-C stops at once (nothing new is saved)."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    pressed = [False]
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if pressed[0]:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        pressed[0] = True
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: pressed[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _step(p: Phase, batch: Tensor, max_grad_norm: float | None) -> float:
-    """One optimizer step of phase ``p``; raises :class:`TrainingDiverged` on a NaN/inf loss or gradient."""
+    """One optimizer step of phase ``p``; raises :class:`TrainingDiverged` on a NaN/inf loss or gradient, before
+    the step is applied (so the parameters never take a non-finite value)."""
     p.optimizer.zero_grad(set_to_none=True)
     value = p.loss(batch)
+    if not isinstance(value, Tensor):
+        raise ValueError(f"phase {p.name!r}: the loss must be a scalar tensor (to backpropagate through); got "
+                         f"{type(value).__name__}")
     if value.ndim != 0:
         raise ValueError(f"phase {p.name!r}: the loss must be a scalar; got shape {tuple(value.shape)}")
     loss = float(value.detach())
@@ -305,9 +353,12 @@ def _step(p: Phase, batch: Tensor, max_grad_norm: float | None) -> float:
     return loss
 
 
-def _evaluate(model: nn.Module, evaluate: Callable[[], dict[str, float]], step: int, seconds: float) -> dict[str, float]:
+def _evaluate(model: nn.Module, evaluate: Callable[[], dict[str, float]], step: int, seconds: float,
+              device: torch.device) -> dict[str, float]:
+    """Run ``evaluate`` in evaluation mode, without gradients and on a fork of the random streams (so that
+    evaluating, or not, leaves the training run the same)."""
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         result = {"step": float(step), "seconds": seconds, **{k: float(v) for k, v in evaluate().items()}}
     model.train()
     return result

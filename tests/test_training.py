@@ -173,3 +173,189 @@ def test_choose_device():
     if not torch.cuda.is_available() and torch.backends.mps.is_available():
         expected = "mps"
     assert choose_device().type == expected
+
+
+# --- checkpoints: never lose or mix up work ----------------------------------------------------------------------
+
+def _two_phase_run(*, stop_in_round=None, signal_in_round=None):
+    """A GAN-like run of two phases on a toy sampler: returns (model, phases), with an optional Ctrl-C (SIGINT)
+    or a KeyboardInterrupt raised from inside phase "b" of the given round."""
+    import signal
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    a, b = model[0], model[2]
+    calls = {"b": 0}
+
+    def loss_a(x):
+        return (model(x) - 1).pow(2).mean() + 0.01 * torch.randn(()).double()
+
+    def loss_b(x):
+        calls["b"] += 1
+        if calls["b"] == stop_in_round:
+            raise KeyboardInterrupt  # e.g. an interrupt where no signal handler could be installed
+        if calls["b"] == signal_in_round:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the round
+        return model(x).pow(2).mean()
+
+    phases = [Phase("a", loss_a, torch.optim.Adam(a.parameters(), lr=1e-2), repeats=2),
+              Phase("b", loss_b, torch.optim.SGD(b.parameters(), lr=1e-2))]
+    return model, phases
+
+
+def toy_sampler(n, g):
+    return torch.randn(n, 2, generator=g, dtype=torch.float64)
+
+
+def _reference(steps=12):
+    model, phases = _two_phase_run()
+    history = fit(model, phases, toy_sampler, steps=steps, batch_size=16, progress=False)
+    return history, [p.detach().clone() for p in model.parameters()]
+
+
+def _same(history, model, reference):
+    ref_history, ref_params = reference
+    assert history.losses == ref_history.losses
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), ref_params))
+
+
+def test_ctrl_c_inside_a_round_saves_the_end_of_that_round_and_resumes_exactly(tmp_path):
+    reference = _reference()
+    path = tmp_path / "run.pt"
+    model, phases = _two_phase_run(signal_in_round=7)
+    with pytest.raises(KeyboardInterrupt, match="after round 7"):
+        fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path, checkpoint_every=5)
+    from dgm_course.checkpoint import load
+
+    assert load(path)["step"] == 7  # not 6 with half of round 7 applied: the round was finished first
+    model, phases = _two_phase_run()
+    _same(fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path), model, reference)
+
+
+def test_an_interrupt_inside_a_step_keeps_the_last_consistent_checkpoint(tmp_path):
+    reference = _reference()
+    path = tmp_path / "run.pt"
+    model, phases = _two_phase_run(stop_in_round=8)  # phase "a" of round 8 has already been applied
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path, checkpoint_every=5)
+    from dgm_course.checkpoint import load
+
+    assert load(path)["step"] == 5  # the half-applied round is not saved
+    model, phases = _two_phase_run()
+    _same(fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path), model, reference)
+
+
+def test_a_killed_process_leaves_a_checkpoint_that_resumes_bit_for_bit(tmp_path):
+    """SIGKILL mid-run (no handler can run): the last checkpoint is intact and the resumed run is the
+    uninterrupted one, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from dgm_course.checkpoint import load
+
+    reference = _reference(steps=400)
+    path = tmp_path / "run.pt"
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_training as t\n"
+              "model, phases = t._two_phase_run()\n"
+              f"t.fit(model, phases, t.toy_sampler, steps=400, batch_size=16, progress=False, checkpoint={str(path)!r}, "
+              "checkpoint_every=3)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            if path.exists() and load(path)["step"] >= 30:
+                break
+            time.sleep(0.01)
+        assert child.poll() is None, "the run finished before it could be killed; give it more steps"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    saved = load(path)  # intact: written to a temporary file, flushed, then renamed
+    assert 30 <= saved["step"] < 400
+    assert not [p for p in tmp_path.iterdir() if p.name != "run.pt" and not p.name.endswith(".part")]
+    model, phases = _two_phase_run()
+    _same(fit(model, phases, toy_sampler, steps=400, batch_size=16, progress=False, checkpoint=path), model, reference)
+
+
+def test_ctrl_c_during_the_final_evaluation_keeps_the_trained_model(tmp_path):
+    reference = _reference()
+    path = tmp_path / "run.pt"
+    calls = {"n": 0}
+
+    def evaluate():
+        calls["n"] += 1
+        raise KeyboardInterrupt
+
+    model, phases = _two_phase_run()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path, evaluate=evaluate)
+    from dgm_course.checkpoint import load
+
+    assert load(path)["step"] == 12 and calls["n"] == 1
+    model, phases = _two_phase_run()
+    history = fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path,
+                  evaluate=lambda: {"done": 1.0})
+    _same(history, model, reference)  # nothing was trained again, and the evaluation ran
+    assert [e["step"] for e in history.evaluations] == [12]
+
+
+def test_resume_refuses_another_run_and_names_what_differs(tmp_path):
+    path = tmp_path / "run.pt"
+    model = _model()
+    fit(model, _noisy_loss(model), DATA, steps=5, batch_size=8, lr=1e-2, progress=False, checkpoint=path)
+    for changes, named in [(dict(lr=0.5), "lr: 0.01 -> 0.5"), (dict(seed=3), "seed"), (dict(cosine=True), "schedule"),
+                           (dict(data=DATA[:200]), "data.tensor"), (dict(batch_size=4), "batch_size")]:
+        model = _model()
+        args = dict(data=DATA, steps=5, batch_size=8, lr=1e-2, progress=False, checkpoint=path) | changes
+        data = args.pop("data")
+        with pytest.raises(ValueError, match="belongs to another run") as err:
+            fit(model, _noisy_loss(model), data, **args)
+        assert named in str(err.value) and "Delete it" in str(err.value)
+    wider = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1)).double()
+    with pytest.raises(ValueError, match=r"parameters\.0\.weight: \[16, 2\] -> \[32, 2\]"):
+        fit(wider, _noisy_loss(wider), DATA, steps=5, batch_size=8, lr=1e-2, progress=False, checkpoint=path)
+    other_data = tmp_path / "other.pt"  # samplers: another data set of the same sampler is another run
+    fit(model, _noisy_loss(model), lambda n, g: toy2d.sample("moons", n, g).double(), steps=3, batch_size=8,
+        progress=False, checkpoint=other_data)
+
+    def sampler(n, g, name="8gaussians"):
+        return toy2d.sample(name, n, g).double()
+
+    with pytest.raises(ValueError, match="data.sampler"):
+        fit(model, _noisy_loss(model), sampler, steps=3, batch_size=8, progress=False, checkpoint=other_data)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", "truncated"])
+def test_a_damaged_checkpoint_is_refused_with_what_to_do(tmp_path, content):
+    from dgm_course.checkpoint import CheckpointError
+
+    path = tmp_path / "run.pt"
+    model = _model()
+    fit(model, _noisy_loss(model), DATA, steps=3, batch_size=8, progress=False, checkpoint=path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2] if content == "truncated" else content)
+    with pytest.raises(CheckpointError, match=rf"checkpoint {path} cannot be read .*delete it"):
+        fit(model, _noisy_loss(model), DATA, steps=3, batch_size=8, progress=False, checkpoint=path)
+    torch.save({"step": 3}, path)  # a file of someone else's
+    with pytest.raises(CheckpointError, match="is not a dgm_course checkpoint"):
+        fit(model, _noisy_loss(model), DATA, steps=3, batch_size=8, progress=False, checkpoint=path)
+
+
+def test_arguments_that_would_be_ignored_or_wrong_are_refused():
+    import numpy as np
+
+    model, phases = _two_phase_run()
+    for bad in (dict(lr=0.1), dict(cosine=True)):
+        with pytest.raises(ValueError, match="lr and cosine apply to a single loss function"):
+            fit(model, phases, toy_sampler, steps=2, batch_size=4, progress=False, **bad)
+    for norm in (0, -1.0):
+        with pytest.raises(ValueError, match=f"max_grad_norm must be positive.*got {norm}"):
+            fit(model, phases, toy_sampler, steps=2, batch_size=4, progress=False, max_grad_norm=norm)
+    with pytest.raises(ValueError, match="the loss must be a scalar tensor .* got float"):
+        fit(model, lambda x: 1.0, toy_sampler, steps=2, batch_size=4, progress=False)
+    history = fit(model, phases, toy_sampler, steps=np.int64(3), batch_size=np.int32(4), progress=False)
+    assert len(history.losses["a"]) == 3  # NumPy integers are whole numbers too

@@ -1,6 +1,6 @@
 r"""Bijections, their composition, and a flow: a base distribution pushed through a bijection.
 
-The contract (DESIGN.md): a :class:`Bijection` :math:`f` maps a batch ``x`` of shape (batch, dim) to
+The contract (the package docstring, :mod:`dgm_course`): a :class:`Bijection` :math:`f` maps a batch ``x`` of shape (batch, dim) to
 
 - ``forward(x) -> (y, logabsdet)`` with :math:`y = f(x)` and ``logabsdet`` :math:`= \log|\det \nabla f(x)|`
   per sample, shape (batch,);

@@ -43,7 +43,7 @@ def samples(n: int, d: int):
 
 def one(method: str, n: int, d: int, repeats: int) -> dict[str, float]:
     """Time ``method`` on the (n, d) samples in this process; peak memory beyond the state before the first call."""
-    import torch
+    import torch  # noqa: F401 - loaded before the baseline, so that its own memory is not counted as the method's
 
     x, y = samples(n, d)
     if method == "dgm_course":

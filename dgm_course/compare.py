@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from . import budget, ode
+from . import budget, latent, ode
 from ._checks import positive_int
 from .data import toy2d
 from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
@@ -74,10 +74,7 @@ def _continuous(flow: Flow, module: nn.Module, loss: Callable[[Tensor], Tensor])
     cnf = flow.bijection
 
     def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
-        ref = flow.loc
-        z = torch.randn(positive_int(n, "n"), cnf.dim, generator=generator, dtype=ref.dtype,
-                        device=generator.device if generator is not None else ref.device)
-        return ode.solve(cnf.field, z.to(ref.device), 0.0, 1.0, cnf.steps, cnf.method)
+        return ode.solve(cnf.field, latent.draw(n, cnf.dim, flow.loc, generator), 0.0, 1.0, cnf.steps, cnf.method)
 
     return Model(module, loss, sample, flow.log_prob, "exact")
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from dgm_course.compare import CONTENDERS, Model, Trained, judge, held_out_points, train
+from dgm_course.compare import CONTENDERS, Model, Trained, held_out_points, judge, train
 from dgm_course.data import toy2d
 from dgm_course.gmmn import energy_generator
 from dgm_course.metrics import energy_distance

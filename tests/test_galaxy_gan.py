@@ -11,8 +11,16 @@ import pytest
 import torch
 from skimage import restoration
 
-from dgm_course.applications.galaxy import (GalaxyGAN, PatchDiscriminator, UNet, psnr, richardson_lucy, ssim, train,
-                                            wiener)
+from dgm_course.applications.galaxy import (
+    GalaxyGAN,
+    PatchDiscriminator,
+    UNet,
+    psnr,
+    richardson_lucy,
+    ssim,
+    train,
+    wiener,
+)
 from dgm_course.data.galaxies import simulate
 
 

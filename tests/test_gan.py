@@ -13,10 +13,27 @@ from torch import nn
 
 from dgm_course.data import toy2d
 from dgm_course.exercises.gan import check_discriminator_loss, check_gradient_penalty
-from dgm_course.gan import (BEST, GAN, LADDER, TEXTBOOK, Recipe, clip_weights, critic_loss, dcgan_discriminator,
-                            dcgan_generator, discriminator_loss, evaluate_2d, gradient_penalty, minimax_generator_loss,
-                            mlp_discriminator, mlp_generator, nonsaturating_generator_loss, train_2d,
-                            train_images, wasserstein_generator_loss)
+from dgm_course.gan import (
+    BEST,
+    GAN,
+    LADDER,
+    TEXTBOOK,
+    Recipe,
+    clip_weights,
+    critic_loss,
+    dcgan_discriminator,
+    dcgan_generator,
+    discriminator_loss,
+    evaluate_2d,
+    gradient_penalty,
+    minimax_generator_loss,
+    mlp_discriminator,
+    mlp_generator,
+    nonsaturating_generator_loss,
+    train_2d,
+    train_images,
+    wasserstein_generator_loss,
+)
 from dgm_course.metrics import energy_distance, mode_coverage
 from dgm_course.training import fit
 

@@ -6,8 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dgm_course.applications.style import (CONTENT_LAYER, STYLE_LAYERS, VGG19Features, content_loss, gram,
-                                           style_layer_loss, vgg19)
+from dgm_course.applications.style import (
+    CONTENT_LAYER,
+    STYLE_LAYERS,
+    VGG19Features,
+    content_loss,
+    gram,
+    style_layer_loss,
+    vgg19,
+)
 
 
 def test_gram_and_the_losses_equal_hand_computed_values():

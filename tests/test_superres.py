@@ -10,8 +10,19 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from dgm_course.applications.superres import (SRGAN, Discriminator, SRResNet, augment, downsample, luminance, patches,
-                                             pixel_loss, psnr, quality, upsample_bicubic)
+from dgm_course.applications.superres import (
+    SRGAN,
+    Discriminator,
+    SRResNet,
+    augment,
+    downsample,
+    luminance,
+    patches,
+    pixel_loss,
+    psnr,
+    quality,
+    upsample_bicubic,
+)
 from dgm_course.data.images import PHOTOS, TEXTURES, photo
 
 

@@ -10,8 +10,18 @@ import torch
 
 from dgm_course.data import images
 from dgm_course.training import fit
-from dgm_course.vae import (conv_vae, gaussian_kl, gaussian_log_prob, kl_to_posterior, linear_gaussian_vae,
-                            log_evidence, mlp_vae, posterior, reparameterize, standard_normal_log_prob)
+from dgm_course.vae import (
+    conv_vae,
+    gaussian_kl,
+    gaussian_log_prob,
+    kl_to_posterior,
+    linear_gaussian_vae,
+    log_evidence,
+    mlp_vae,
+    posterior,
+    reparameterize,
+    standard_normal_log_prob,
+)
 
 D64 = torch.float64
 

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..vae import gaussian_kl, linear_gaussian_vae, log_evidence, kl_to_posterior
+from ..vae import gaussian_kl, kl_to_posterior, linear_gaussian_vae, log_evidence
 from .core import Case, Report, compare
 
 

@@ -10,7 +10,8 @@
 - :mod:`.matching` -- flow matching: the conditional OT path and its loss.
 """
 
-from .base import Bijection, Compose, Flow, standard_normal_log_prob
+from ..latent import log_prob as standard_normal_log_prob
+from .base import Bijection, Compose, Flow
 from .cnf import CNF, TimeField, cnf
 from .coupling import AffineCoupling, Coupling, SplineCoupling, realnvp, spline_flow
 from .elementwise import ActNorm, ElementwiseAffine, Permutation

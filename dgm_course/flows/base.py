@@ -18,12 +18,12 @@ and sampling runs ``inverse`` on latent draws :math:`z \sim \mathcal N(0, I)`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
 
+from .. import latent
 from .._checks import as_points, positive_int
 
 
@@ -71,23 +71,19 @@ class Compose(Bijection):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        logabsdet = x.new_zeros(len(x))
-        for layer in self.layers:
-            x, ld = layer(x)
-            logabsdet = logabsdet + ld
-        return x, logabsdet
+        return self._cascade(x, [layer.forward for layer in self.layers])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        logabsdet = y.new_zeros(len(y))
-        for layer in reversed(self.layers):
-            y, ld = layer.inverse(y)
+        return self._cascade(y, [layer.inverse for layer in reversed(self.layers)])
+
+    @staticmethod
+    def _cascade(x: Tensor, maps: list) -> tuple[Tensor, Tensor]:
+        """Apply ``maps`` in order, adding up their log-determinants (either direction)."""
+        logabsdet = x.new_zeros(len(x))
+        for f in maps:
+            x, ld = f(x)
             logabsdet = logabsdet + ld
-        return y, logabsdet
-
-
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    r"""Log-density of :math:`\mathcal N(0, I_d)` per row: :math:`-\tfrac12\|z\|^2 - \tfrac d2 \log 2\pi`."""
-    return -0.5 * (z * z).sum(dim=1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+        return x, logabsdet
 
 
 class Flow(nn.Module):
@@ -121,7 +117,7 @@ class Flow(nn.Module):
         """
         x = as_points(x, dim=self.dim).to(self.loc.dtype)
         z, logabsdet = self.bijection(x)
-        return standard_normal_log_prob(z) + logabsdet
+        return latent.log_prob(z) + logabsdet
 
     def nll(self, x: Tensor) -> Tensor:
         r"""The loss: :math:`-\frac1n \sum_i \log p_\theta(x_i)` (nats per sample)."""
@@ -132,8 +128,5 @@ class Flow(nn.Module):
 
         Differentiable in the parameters; wrap in ``torch.no_grad()`` when only the points are needed.
         """
-        n = positive_int(n, "n")
-        device = generator.device if generator is not None else self.loc.device
-        z = torch.randn(n, self.dim, generator=generator, device=device, dtype=self.loc.dtype)
-        x, _ = self.bijection.inverse(self.loc + z.to(self.loc.device))
+        x, _ = self.bijection.inverse(self.loc + latent.draw(n, self.dim, self.loc, generator))
         return x

@@ -23,8 +23,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .._checks import positive_int
 from .. import ode
+from .._checks import positive_int
 from ..nets import mlp
 from .base import Bijection, Flow
 

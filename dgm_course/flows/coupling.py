@@ -16,7 +16,7 @@ Layers alternate which half is kept, so that after two layers every coordinate h
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .._checks import positive_int
 from ..nets import mlp

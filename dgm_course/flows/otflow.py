@@ -26,12 +26,14 @@ no backward pass, and exact in any dimension.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
-from .. import ode
+from .. import latent, ode
 from .._checks import positive_int
-from .base import Flow, standard_normal_log_prob
+from .base import Flow
 from .cnf import CNF
 
 
@@ -89,7 +91,7 @@ class Potential(nn.Module):
 def _logcosh(z: Tensor) -> Tensor:
     """:math:`\\log\\cosh z`, stable for large :math:`|z|`: :math:`|z| + \\log(1 + e^{-2|z|}) - \\log 2`."""
     a = z.abs()
-    return a + torch.log1p(torch.exp(-2 * a)) - 0.6931471805599453
+    return a + torch.log1p(torch.exp(-2 * a)) - math.log(2)
 
 
 class OTField(nn.Module):
@@ -149,5 +151,5 @@ def otflow_loss(flow: Flow, x: Tensor, cost: float = 1.0, hjb: float = 1.0) -> T
     z, logabsdet = state[:, :d], state[:, d]
     # integrating from 1 down to 0 accumulates minus the time integrals
     transport, residual = -state[:, d + 1], -state[:, d + 2]
-    nll = -(standard_normal_log_prob(z) + logabsdet)
+    nll = -(latent.log_prob(z) + logabsdet)
     return (nll + cost * transport + hjb * residual).mean()

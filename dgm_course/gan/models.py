@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import positive_int
+from ..latent import draw as latent_draw
 from ..nets import mlp
 from ..training import Phase
 from . import losses
@@ -96,10 +97,7 @@ def push_forward(net: nn.Module, latent: int, n: int, generator: torch.Generator
     r"""``n`` samples :math:`g(z)` of the network ``net``, :math:`z \sim \mathcal N(0, I_q)` with :math:`q` =
     ``latent``; ``z`` is drawn on the random generator's device and moved to the network's, so a CPU generator
     (the chapters' fixed evaluation seeds) works with a model trained on a GPU."""
-    ref = next(net.parameters())
-    device = generator.device if generator is not None else ref.device
-    z = torch.randn(positive_int(n, "n"), latent, generator=generator, dtype=ref.dtype, device=device)
-    return net(z.to(ref.device))
+    return net(latent_draw(n, latent, next(net.parameters()), generator))
 
 
 class GAN(nn.Module):

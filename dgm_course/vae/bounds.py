@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LOG_2PI = math.log(2 * math.pi)
+from ..latent import LOG_2PI
+from ..latent import log_prob as standard_normal_log_prob  # noqa: F401 - the prior p_Z, shared with the flows
 
 
 def _sum_events(values: Tensor) -> Tensor:
@@ -38,11 +39,6 @@ def gaussian_log_prob(x: Tensor, mean: Tensor, log_var: Tensor) -> Tensor:
     r""":math:`\log \mathcal N(x; \mu, \operatorname{diag} e^{v}) = -\frac12 \sum_j \big(\log 2\pi + v_j
     + (x_j - \mu_j)^2 e^{-v_j}\big)` per example (``log_var`` :math:`v` broadcasts)."""
     return _sum_events(-0.5 * (LOG_2PI + log_var + (x - mean) ** 2 * torch.exp(-log_var)))
-
-
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    r""":math:`\log \mathcal N(z; 0, I) = -\frac12 \sum_j (\log 2\pi + z_j^2)` per example."""
-    return _sum_events(-0.5 * (LOG_2PI + z**2))
 
 
 def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:

@@ -19,10 +19,17 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .. import latent
 from .._checks import as_images, positive_int
 from ..nets import mlp
-from .bounds import (bernoulli_log_prob, gaussian_kl, gaussian_log_prob, log_mean_exp, reparameterize,
-                     standard_normal_log_prob)
+from .bounds import (
+    bernoulli_log_prob,
+    gaussian_kl,
+    gaussian_log_prob,
+    log_mean_exp,
+    reparameterize,
+    standard_normal_log_prob,
+)
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -121,10 +128,7 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None, noise: bool = False) -> Tensor:
         r"""``n`` images from :math:`z \sim \mathcal N(0, I)`: the decoder's means :math:`\mathbb E[x \mid z]`
         (what VAE papers show), or with ``noise`` a full draw :math:`x \sim p_\theta(x \mid z)`."""
-        n = positive_int(n, "n")
-        ref = next(self.parameters())
-        z = torch.randn(n, self.latent, generator=generator, dtype=ref.dtype, device=ref.device)
-        mean = self.decode(z)
+        mean = self.decode(latent.draw(n, self.latent, next(self.parameters()), generator))
         if not noise:
             return mean
         if self.likelihood == "bernoulli":

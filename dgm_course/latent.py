@@ -1,0 +1,34 @@
+r"""The latent distribution of every generator of the course, :math:`Z \sim \mathcal N(0, I_q)`: one way to draw
+it and one log-density, shared by the flows, the VAEs, the GANs and the continuous flows' samplers.
+
+Draws are made on the random generator's device (so that the chapters' fixed CPU generators give the same
+points whatever device the model lives on), in the model's dtype, then moved to the model's device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import positive_int
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def draw(n: int, dim: int, like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    r"""``n`` draws :math:`z \sim \mathcal N(0, I_{dim})`, shape (n, dim), with the dtype and on the device of
+    ``like`` (a parameter or buffer of the model); drawn on ``generator``'s device when one is given."""
+    device = generator.device if generator is not None else like.device
+    z = torch.randn(positive_int(n, "n"), positive_int(dim, "dim"), generator=generator, dtype=like.dtype,
+                    device=device)
+    return z.to(like.device)
+
+
+def log_prob(z: Tensor) -> Tensor:
+    r""":math:`\log \mathcal N(z; 0, I) = -\tfrac12 \lVert z\rVert^2 - \tfrac d2 \log 2\pi` per example, summed over
+    every non-batch dimension (:math:`d` of them)."""
+    if z.ndim < 2:
+        raise ValueError(f"z must have shape (batch, ...); got shape {tuple(z.shape)}")
+    return -0.5 * (z * z).flatten(1).sum(dim=1) - 0.5 * z[0].numel() * LOG_2PI

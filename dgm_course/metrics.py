@@ -69,6 +69,8 @@ def energy_distance(x: Tensor, y: Tensor, unbiased: bool = False) -> Tensor:
     """
     x = as_points(x, name="x")
     y = as_points(y, dim=x.shape[1], name="y")
+    if x.dtype != y.dtype:
+        raise ValueError(f"x and y must have one dtype; got {x.dtype} and {y.dtype} (convert one, e.g. y.to(x.dtype))")
     n, m = x.shape[0], y.shape[0]
     if unbiased and min(n, m) < 2:
         raise ValueError(f"the U-statistic needs at least 2 points in each sample; got n={n}, m={m}")
@@ -148,6 +150,15 @@ def grid_2d(bound: float, n: int = 200, dtype: torch.dtype = torch.float64) -> t
     return xs, xs.clone(), torch.stack([xx.flatten(), yy.flatten()], dim=1)
 
 
+def _per_point(logp: Tensor, n: int) -> Tensor:
+    """Check that a log-density returned one value per point: shape (n,)."""
+    if not isinstance(logp, Tensor) or tuple(logp.shape) != (n,):
+        shape = tuple(logp.shape) if isinstance(logp, Tensor) else type(logp).__name__
+        raise ValueError(f"log_prob must return one log-density per point, shape ({n},); got {shape} (a per-dimension "
+                         "log-density must be summed over the dimensions first)")
+    return logp
+
+
 def integrate_2d(log_prob: Callable[[Tensor], Tensor], bound: float, n: int = 400) -> float:
     r"""Midpoint-rule integral :math:`\int_{[-b,b]^2} \exp(\log p(x))\,dx` of a 2-D log-density.
 
@@ -156,7 +167,7 @@ def integrate_2d(log_prob: Callable[[Tensor], Tensor], bound: float, n: int = 40
     positive_int(n, "n")
     _, _, points = grid_2d(bound, n)
     with torch.no_grad():
-        logp = torch.cat([log_prob(chunk) for chunk in points.split(65536)])
+        logp = torch.cat([_per_point(log_prob(chunk), len(chunk)) for chunk in points.split(65536)])
     h = 2 * bound / n
     return float(logp.double().exp().sum() * h * h)
 
@@ -173,7 +184,8 @@ def held_out_nll(log_prob: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 5
     """
     x = as_points(x)
     with torch.no_grad():
-        logp = torch.cat([log_prob(part) for part in x.split(positive_int(chunk, "chunk"))]).double()
+        logp = torch.cat([_per_point(log_prob(part), len(part))
+                          for part in x.split(positive_int(chunk, "chunk"))]).double()
     return float(-logp.mean()), float(logp.std() / math.sqrt(len(logp)))
 
 
@@ -193,7 +205,11 @@ def mode_coverage(samples: Tensor, means: Tensor, std: float, *, within: float =
     Returns:
         ``(modes captured, fraction of high-quality samples)``.
     """
+    means = as_points(means, name="means")
     samples = as_points(samples, dim=means.shape[1], name="samples")
+    if not (std > 0 and within > 0):
+        raise ValueError(f"std and within must be positive; got std={std!r}, within={within!r}")
+    min_count = positive_int(min_count, "min_count")
     distance = torch.cdist(samples.double(), means.double())
     nearest, which = distance.min(dim=1)
     good = nearest <= within * std
@@ -211,6 +227,8 @@ def radial_power(images: Tensor) -> Tensor:
     if not isinstance(images, Tensor) or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[1] != 1):
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"images must be grey images (n, 1, s, s) or (n, s, s); got {shape}")
+    if images.numel() == 0:
+        raise ValueError(f"images is empty: shape {tuple(images.shape)}; pass at least one image of at least 1 x 1")
     images = images.reshape(-1, *images.shape[-2:]).double()
     s = images.shape[-1]
     if images.shape[-2] != s:

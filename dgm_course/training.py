@@ -181,6 +181,7 @@ def fit(
     steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
     if max_grad_norm is not None and not max_grad_norm > 0:
         raise ValueError(f"max_grad_norm must be positive (or None for no clipping); got {max_grad_norm!r}")
+    _check_data(data, model, batch_size)
     dev = choose_device(device)
     model.to(dev).train()
     phases = _phases(model, loss, steps, lr, cosine)
@@ -252,6 +253,22 @@ def fit(
         save(steps)
     model.eval()
     return history
+
+
+def _check_data(data: Data, model: nn.Module, batch_size: int) -> None:
+    """Refuse, with what to do, a data tensor that training would misuse: 1-D, smaller than a batch, or of another
+    dtype than the model's weights."""
+    if not isinstance(data, Tensor):
+        return
+    if data.ndim < 2:
+        raise ValueError(f"data must have shape (examples, ...); got shape {tuple(data.shape)} (a batch of numbers is "
+                         "data[:, None])")
+    if batch_size > len(data):
+        raise ValueError(f"batch_size {batch_size} exceeds the {len(data)} examples of data; use at most {len(data)}")
+    weights = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if weights is not None and data.dtype != weights.dtype:
+        raise ValueError(f"data is {data.dtype} but the model's weights are {weights.dtype}: convert one of them, "
+                         f"data.to({weights.dtype}) or model.to({data.dtype})")
 
 
 def _phases(model: nn.Module, loss: Callable[[Tensor], Tensor] | Sequence[Phase], steps: int, lr: float | None,

@@ -155,7 +155,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         fit(model, _noisy_loss(model), DATA, steps=0, batch_size=4)
     with pytest.raises(ValueError, match="NaN"):
-        fit(model, _noisy_loss(model), torch.tensor([[float("nan"), 1.0]]), steps=1, batch_size=1)
+        fit(model, _noisy_loss(model), torch.tensor([[float("nan"), 1.0]], dtype=torch.float64), steps=1, batch_size=1)
     with pytest.raises(ValueError, match="must be a scalar"):
         fit(model, lambda b: model(b), DATA, steps=1, batch_size=4, progress=False)
 
@@ -359,3 +359,12 @@ def test_arguments_that_would_be_ignored_or_wrong_are_refused():
         fit(model, lambda x: 1.0, toy_sampler, steps=2, batch_size=4, progress=False)
     history = fit(model, phases, toy_sampler, steps=np.int64(3), batch_size=np.int32(4), progress=False)
     assert len(history.losses["a"]) == 3  # NumPy integers are whole numbers too
+
+
+def test_data_that_training_would_misuse_is_refused():
+    model = _model()  # float64 weights
+    for data, message in [(DATA.float(), "data is torch.float32 but the model's weights are torch.float64"),
+                          (DATA.long(), "data is torch.int64"), (DATA[:, 0], r"shape \(examples, ...\); got shape \(300,\)"),
+                          (DATA[:5], "batch_size 8 exceeds the 5 examples")]:
+        with pytest.raises(ValueError, match=message):
+            fit(model, _noisy_loss(model), data, steps=1, batch_size=8, progress=False)

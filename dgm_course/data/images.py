@@ -86,8 +86,18 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike[str] | None
     return data
 
 
+def _grey_levels(images: Tensor, name: str) -> None:
+    """Raise unless ``images`` is a non-empty floating tensor with no NaN or infinite value."""
+    if not isinstance(images, Tensor) or not images.is_floating_point() or images.numel() == 0:
+        what = f"{images.dtype} tensor of shape {tuple(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"{name} expects a non-empty floating tensor of grey levels in [0, 1]; got a {what}")
+    if not torch.isfinite(images).all():
+        raise ValueError(f"{name}: the images hold NaN or infinite values; clean them first")
+
+
 def binarize(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Each pixel an independent Bernoulli draw with the grey level in [0, 1] as its probability."""
+    _grey_levels(images, "binarize")
     if images.min() < 0 or images.max() > 1:
         raise ValueError("binarize expects grey levels in [0, 1]; got values in "
                          f"[{float(images.min()):.3g}, {float(images.max()):.3g}]")
@@ -97,6 +107,9 @@ def binarize(images: Tensor, generator: torch.Generator | None = None) -> Tensor
 def dequantize(images: Tensor, levels: int = 256, generator: torch.Generator | None = None) -> Tensor:
     r"""Uniform dequantization: the grey level :math:`k / (L - 1)` becomes :math:`(k + u) / L`,
     :math:`u \sim U[0, 1)`, for images in [0, 1] with :math:`L` = ``levels`` levels."""
+    _grey_levels(images, "dequantize")
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2:
+        raise ValueError(f"levels must be a whole number >= 2 (256 for 8-bit images); got {levels!r}")
     if images.min() < 0 or images.max() > 1:
         raise ValueError("dequantize expects grey levels in [0, 1]; got values in "
                          f"[{float(images.min()):.3g}, {float(images.max()):.3g}]")

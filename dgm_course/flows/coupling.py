@@ -59,6 +59,9 @@ class AffineCoupling(Coupling):
 
     def __init__(self, dim: int, hidden: int = 128, depth: int = 2, parity: int = 0, scale_bound: float = 2.0) -> None:
         super().__init__(dim, parity)
+        if not scale_bound > 0:
+            raise ValueError(f"scale_bound must be positive (it bounds the log-scales, s = B tanh(s / B)); "
+                             f"got {scale_bound!r}")
         self.scale_bound = float(scale_bound)
         self.net = mlp(len(self.a), 2 * len(self.b), hidden, depth, zero_last=True)
 
@@ -90,6 +93,8 @@ class SplineCoupling(Coupling):
     def __init__(self, dim: int, hidden: int = 128, depth: int = 2, parity: int = 0, bins: int = 8, bound: float = 4.0) -> None:
         super().__init__(dim, parity)
         self.bins = positive_int(bins, "bins")
+        if not bound > 0:
+            raise ValueError(f"bound must be positive (the spline acts on [-bound, bound]); got {bound!r}")
         self.bound = float(bound)
         self.net = mlp(len(self.a), len(self.b) * (3 * bins - 1), hidden, depth, zero_last=True)
 

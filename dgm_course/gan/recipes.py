@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .. import budget
+from .._checks import positive_int
 from ..data import toy2d
 from ..metrics import energy_distance, mode_coverage
 from ..training import History, Phase, fit
@@ -49,6 +50,15 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        for name in ("hidden", "depth", "latent", "batch", "steps", "n_critic"):
+            positive_int(getattr(self, name), f"Recipe.{name}")
+        for name in ("lr_g", "lr_d", "clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Recipe.{name} must be positive; got {getattr(self, name)!r}")
+        if not self.gp_weight >= 0:
+            raise ValueError(f"Recipe.gp_weight must be >= 0; got {self.gp_weight!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"Recipe.betas must be two numbers in [0, 1) (Adam's); got {self.betas!r}")
 
     def but(self, **changes: object) -> Recipe:
         """A copy with some fields changed: ``BEST.but(batch=256)``."""

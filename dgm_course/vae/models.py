@@ -58,6 +58,13 @@ class VAE(nn.Module):
     def check(self, x: Tensor) -> Tensor:
         """Validate a batch: shape (batch, \\*shape), finite, and binary for a Bernoulli decoder."""
         x = as_images(x, self.shape)
+        dtype = next(self.parameters()).dtype
+        if x.dtype != dtype:
+            raise ValueError(f"x is {x.dtype} but the VAE's weights are {dtype}: convert one of them, x.to({dtype}) "
+                             f"or vae.to({x.dtype})")
+        if self.likelihood == "gaussian" and float(x.min()) >= 0 and float(x.max()) > 1 and bool((x == x.round()).all()):
+            raise ValueError(f"x looks like 8-bit grey levels (whole numbers up to {float(x.max()):.0f}); the course's "
+                             "Gaussian decoders model images in [0, 1]: divide by 255 (and dequantize)")
         if self.likelihood == "bernoulli" and not ((x == 0) | (x == 1)).all():
             raise ValueError("a Bernoulli decoder models binary pixels, but x holds values other than 0 and 1 "
                              f"(in [{float(x.min()):.3g}, {float(x.max()):.3g}]); binarize grey levels with "
@@ -93,7 +100,7 @@ class VAE(nn.Module):
         r"""The two terms of the ELBO per example: the reconstruction term
         :math:`\mathbb E_q[\log p_\theta(x \mid z)]` (a ``samples``-draw reparameterized average) and
         :math:`\mathrm{KL}(q_\psi(z \mid x) \| p_Z)` (closed form)."""
-        x = self.check(x)
+        x, samples = self.check(x), positive_int(samples, "samples")
         mean, log_var = self.encode(x)
         z = reparameterize(mean.expand(samples, *mean.shape), log_var.expand(samples, *log_var.shape), generator)
         return self.log_likelihood(x, z).mean(dim=0), gaussian_kl(mean, log_var)

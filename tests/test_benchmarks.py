@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -92,3 +94,18 @@ def test_applications_benchmark_prints_its_table() -> None:
     psnr = [float(line.split("|")[4]) for line in run.stdout.splitlines()
             if line.startswith("| super-resolution") or line.startswith("| galaxies")]
     assert len(psnr) == 8 and all(0 < v < 100 for v in psnr)
+
+
+@pytest.mark.skipif(not os.environ.get("DGM_BOOK_HTML"), reason="needs a built book (scripts/test.sh builds one)")
+def test_book_time_reads_every_chapter_of_the_last_build() -> None:
+    build = Path(os.environ["DGM_BOOK_HTML"]).parents[1]  # <build>/_build/html -> <build>
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "book_time.py"), str(build)], capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode in (0, 1), run.stderr
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in run.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| chapter ")}
+    chapters = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert all(name in rows for name in chapters), run.stdout
+    seconds = [float(rows[name]) for name in chapters]  # every chapter executed in this build, each timed
+    assert all(s > 0 for s in seconds)
+    assert abs(float(rows["whole book"]) - sum(seconds)) <= len(seconds)  # the total is the sum (rounding)

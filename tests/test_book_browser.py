@@ -131,3 +131,14 @@ def test_exercise_solutions_are_hidden_until_clicked(site, browser):
         assert not body.is_visible(), "a solution is visible before it is clicked"
     finally:
         page.close()
+
+
+def test_no_page_shows_the_build_machine_warnings_or_paths():
+    """Warnings of the build machine (a missing widget library, a path into its site-packages) are not text for
+    readers; nor is a Colab install cell above a chapter's title."""
+    for page in sorted(Path(HTML).glob("notebooks/*.html")):
+        text = page.read_text()
+        for leak in ("TqdmWarning", "site-packages", "IProgress not found"):
+            assert leak not in text, f"{page.name} shows {leak!r}"
+        title = text.find("<h1")
+        assert title != -1 and "pip install" not in text[:title], f"{page.name}: code above the chapter's title"

@@ -199,11 +199,11 @@ class SRGAN(nn.Module):
     r"""SRGAN (Ledig et al. 2017): the generator :class:`SRResNet` trained on the *perceptual* loss
 
     .. math::
-        \ell^{SR} = \underbrace{\frac{1}{\kappa\, C W H}\lVert \phi(x) - \phi(G(y)) \rVert_2^2}_{\text{content (VGG)}}
+        \ell^{SR} = \underbrace{\frac{1}{\kappa\, C W H}\lVert \Phi(x) - \Phi(G(y)) \rVert_2^2}_{\text{content (VGG)}}
         + 10^{-3} \underbrace{\big(-\log D(G(y))\big)}_{\text{adversarial}},
         :label: srgan-loss
 
-    :math:`\phi` being VGG-19's features (:mod:`.style`; ``layer`` ``relu2_2`` is the paper's VGG22), with a
+    :math:`\Phi` being VGG-19's features (:mod:`.style`; ``layer`` ``relu2_2`` is the paper's VGG22), with a
     :class:`Discriminator` telling high-resolution patches from super-resolved ones. The content term is the mean
     squared feature error over the :math:`C \times W \times H` feature map, divided by :math:`\kappa` =
     ``feature_scale`` (1 by default; Ledig et al. average over positions only and rescale ImageNet features by

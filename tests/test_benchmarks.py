@@ -88,7 +88,8 @@ def test_applications_benchmark_prints_its_table() -> None:
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "applications.py"), "--smoke"],
                          capture_output=True, text=True, env=env, timeout=900, check=False)
     assert run.returncode == 0, run.stderr
-    for row in ("SRResNet", "SRGAN", "Richardson-Lucy", "conditional GAN", "style shipwreck", "style the_scream", "SRResNet over bicubic",
+    for row in ("SRResNet", "SRGAN", "Richardson-Lucy", "conditional GAN", "style shipwreck", "style the_scream",
+                "SRResNet over bicubic",
                 "galaxy GAN over Richardson-Lucy"):
         assert row in run.stdout, run.stdout
     psnr = [float(line.split("|")[4]) for line in run.stdout.splitlines()

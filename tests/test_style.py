@@ -107,3 +107,20 @@ def test_the_style_loss_checker():
     assert check_style_loss(mine).passed
     report = check_style_loss(lambda f, a: mine(f, a, scale=4.0))  # forgot the 4 in the denominator
     assert not report.passed and "892 / 64" in str(report)
+
+
+def test_network_free_style_and_content_measures():
+    from dgm_course.applications.style import content_similarity, patch_energy
+    from dgm_course.data import figure3
+
+    photo_, painting = figure3.load("tubingen")[:, :96, :128], figure3.load("starry_night")[:, :96, :128]
+    same = patch_energy(photo_, photo_, size=8, n=400)
+    other = patch_energy(photo_, painting, size=8, n=400)
+    assert 0 <= same < 0.2 * other  # two samples of one image's patches are close; another picture's are far
+    assert patch_energy(photo_, painting, n=400, seed=1) == patch_energy(photo_, painting, n=400, seed=1)
+    assert content_similarity(photo_, photo_) == pytest.approx(1.0)
+    assert content_similarity(photo_, photo_.flip(2)) < 0.8  # the layout mirrored is not the same content
+    with pytest.raises(ValueError, match="smaller than a patch of 16 x 16"):
+        patch_energy(photo_[:, :8, :8], painting, size=16)
+    with pytest.raises(ValueError, match="must have one shape"):
+        content_similarity(photo_, painting[:, :64])

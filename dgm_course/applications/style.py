@@ -209,3 +209,40 @@ def _as_batch(image: Tensor, name: str) -> Tensor:
     if not image.is_floating_point() or not torch.isfinite(image).all():
         raise ValueError(f"{name} must hold finite floating-point values in [0, 1]")
     return image.reshape(1, *image.shape[-3:])
+
+
+def patch_energy(image: Tensor, reference: Tensor, size: int = 8, n: int = 1000, seed: int = 0) -> float:
+    r"""A style measure that depends on no network: the energy distance (:func:`dgm_course.metrics.energy_distance`)
+    between the distributions of ``size`` x ``size`` colour patches of ``image`` and of ``reference`` (``n`` patches
+    of each, at random positions; vectors of :math:`3 \cdot` ``size``:math:`^2` numbers). A stylised image should be
+    nearer the painting, by this measure, than the photograph it started from."""
+    from ..metrics import energy_distance
+
+    size, n = positive_int(size, "size"), positive_int(n, "n")
+    gen = torch.Generator().manual_seed(budget.seed(seed))
+
+    def sample(picture: Tensor, name: str) -> Tensor:
+        picture = _as_batch(picture, name)[0].double()
+        h, w = picture.shape[1:]
+        if min(h, w) < size:
+            raise ValueError(f"{name} ({h} x {w}) is smaller than a patch of {size} x {size}")
+        windows = picture.unfold(1, size, 1).unfold(2, size, 1)  # (3, h - size + 1, w - size + 1, size, size)
+        i = torch.randint(windows.shape[1], (n,), generator=gen)
+        j = torch.randint(windows.shape[2], (n,), generator=gen)
+        return windows[:, i, j].permute(1, 0, 2, 3).reshape(n, -1)
+
+    return float(energy_distance(sample(image, "image"), sample(reference, "reference")))
+
+
+def content_similarity(image: Tensor, photograph: Tensor, blur: float = 2.0) -> float:
+    """A content measure that depends on no network: SSIM between the luma of ``image`` and of ``photograph``, both
+    blurred by a Gaussian of ``blur`` pixels (so that texture added by the style does not count, the layout does)."""
+    from skimage.filters import gaussian
+
+    from .superres import luminance, ssim
+
+    a, b = _as_batch(image, "image"), _as_batch(photograph, "photograph")
+    if a.shape != b.shape:
+        raise ValueError(f"image and photograph must have one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+    smooth = [torch.from_numpy(gaussian(luminance(x)[0, 0].double().numpy(), sigma=blur))[None, None] for x in (a, b)]
+    return float(ssim(smooth[0], smooth[1])[0])

@@ -19,21 +19,30 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTER_LIMIT, FIRST_TEN_LIMIT, BOOK_LIMIT = 240.0, 20 * 60.0, 35 * 60.0
 
 
-def times(build: Path) -> dict[str, float]:
-    """Execution seconds per notebook (by file stem) in the build folder's cache."""
+def times(build: Path, chapters: list[Path]) -> dict[str, float]:
+    """Execution seconds of each chapter as it is now (the cache keeps older versions too: only the record that
+    matches the current notebook counts)."""
     from jupyter_cache import get_cache
 
     cache_dir = build / "_build" / ".jupyter_cache"
     if not cache_dir.exists():
         sys.exit(f"no execution cache in {cache_dir}: build the book first (scripts/book.sh)")
-    return {Path(r.uri).stem: float(r.data.get("execution_seconds") or "nan")
-            for r in get_cache(str(cache_dir)).list_cache_records()}
+    cache, found = get_cache(str(cache_dir)), {}
+    for path in chapters:
+        try:
+            record = cache.match_cache_file(str(path))
+        except KeyError:
+            continue  # this version of the chapter has not executed successfully
+        seconds = record.data.get("execution_seconds")
+        found[path.stem] = float("nan") if seconds is None else float(seconds)
+    return found
 
 
 def main() -> int:
     build = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_build" / "book"
-    measured = times(build)
-    chapters = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    measured = times(build, paths)
+    chapters = [p.stem for p in paths]
     rows, ok = [], True
     for name in chapters:
         s = measured.get(name)

@@ -16,6 +16,7 @@ them with a single thread; a claim that fails under any seed is reported as fail
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -24,6 +25,8 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from dgm_course.notebook import record_name
 
 from _table import print_table  # benchmarks/_table.py, beside this script
 
@@ -43,14 +46,26 @@ def chapter_names(prefixes: list[str] | None) -> list[str]:
     return names
 
 
-def execute(chapter: str, budget: str, seed: int, threads: int | None, folder: Path) -> float:
-    """Run one chapter in a fresh kernel (scripts/notebooks.py run) with its claims recorded in ``folder``."""
+def stamp(chapter: str) -> str:
+    """A hash of the package's code and of the chapter's code cells: a record made by other code is not reused."""
+    import nbformat
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "dgm_course").rglob("*.py")):
+        digest.update(path.read_bytes())
+    nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+    digest.update("".join(c.source for c in nb.cells if c.cell_type == "code").encode())
+    return digest.hexdigest()[:16]
+
+
+def execute(chapter: str, budget: str, seed: int, threads: int | None, folder: Path) -> int:
+    """Run one chapter in a fresh kernel (scripts/notebooks.py run) with its claims recorded in ``folder``; return
+    the exit status (1: a claim failed or the chapter stopped before its sanity cell)."""
     env = dict(os.environ, DGM_BUDGET=budget, DGM_SEED=str(seed), DGM_CLAIMS_DIR=str(folder), DGM_PROGRESS="0")
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "notebooks.py"), "run", chapter], env=env, check=False)
-    return time.perf_counter() - start
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "notebooks.py"), "run", chapter], env=env,
+                          check=False).returncode
 
 
 def records(folders: list[Path], budget: str) -> list[dict]:
@@ -61,8 +76,9 @@ def records(folders: list[Path], budget: str) -> list[dict]:
     return found
 
 
-def report(found: list[dict]) -> bool:
-    """Print the claims table; return whether every checked claim held under every seed."""
+def report(found: list[dict], needed: int = 4) -> bool:
+    """Print the claims table; return whether every checked claim held under every seed, each under ``needed``
+    runs at least (the default seed and three others)."""
     runs = sorted({(r["seed"], r["threads"]) for r in found})
     columns = [f"seed {s}" + (" (1 thread)" if t == 1 else "") for s, t in runs]
     by_claim: dict[tuple[str, str], dict] = {}
@@ -81,7 +97,7 @@ def report(found: list[dict]) -> bool:
             cells.append("-" if v is None else f"{v['value']:.4g}" + ("" if v["holds"] else " FAIL"))
         margins = [v["margin"] for v in values[chapter, text].values()]
         held = all(v["holds"] for v in values[chapter, text].values())
-        ok &= held
+        ok &= held and (len(margins) >= needed or not c["checked"])
         rows.append([chapter[:2], text, f"{c['op']} {c['threshold']:.4g}", *cells,
                      f"{min(margins):.3g}" if margins else "-", str(len(margins)), "yes" if held else "NO"])
     seen: dict[tuple[str, str], dict] = defaultdict(dict)
@@ -94,6 +110,8 @@ def report(found: list[dict]) -> bool:
         rows.append([chapter[:2], f"{text} (observed, not claimed)", "-", *cells,
                      "sign varies" if len(signs) > 1 else "-", str(len(by_run)), "-"])
     print_table(["ch.", "claim", "needs", *columns, "min margin", "seeds", "holds"], rows)
+    print(f"\ntarget: every claim holds under at least {needed} runs (the default seed and three others, one on a "
+          f"single thread) -> {'met' if ok else 'NOT MET'}")
     return ok
 
 
@@ -106,27 +124,45 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="print the table of the runs recorded, run nothing")
     parser.add_argument("--again", action="store_true", help="repeat runs that are already recorded")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "claims", help="where the records go")
+    parser.add_argument("--needed", type=int, default=4, help="runs each claim must hold under (default 4)")
     args = parser.parse_args()
     budget = "smoke" if args.smoke else "book"
     chapters = chapter_names(args.chapters)
+    failures: list[str] = []
     if not args.report:
         import torch
 
         cores = torch.get_num_threads()
         plan = [(s, None) for s in args.seeds] + [(s, 1) for s in args.single_thread]
+        stamps_file = args.out / "stamps.json"
+        stamps = json.loads(stamps_file.read_text()) if stamps_file.exists() else {}
         for chapter in chapters:
+            current = stamp(chapter)
             for seed, threads in plan:
-                done = args.out / f"{chapter}.{budget}.seed{seed}.t{threads or cores}.json"
-                if done.exists() and not args.again:
+                name = record_name(chapter, budget, seed, threads or cores)
+                done = args.out / name
+                if done.exists() and stamps.get(name) == current and not args.again:
                     continue
-                seconds = execute(chapter, budget, seed, threads, args.out)
-                print(f"[claims] {chapter} seed {seed} threads {threads or cores}: {seconds:.0f} s", flush=True)
+                done.unlink(missing_ok=True)
+                start = time.perf_counter()
+                status = execute(chapter, budget, seed, threads, args.out)
+                print(f"[claims] {chapter} seed {seed} threads {threads or cores}: {time.perf_counter() - start:.0f} s",
+                      flush=True)
+                if not done.exists():
+                    failures.append(f"{chapter} seed {seed}: stopped before its sanity cell (exit {status})")
+                    continue
+                stamps[name] = current
+                args.out.mkdir(parents=True, exist_ok=True)
+                stamps_file.write_text(json.dumps(stamps, indent=1))
     folders = [args.out] + sorted((ROOT / "_build").glob(f"{budget}*/claims"))
     found = [r for r in records(folders, budget) if r["chapter"] in chapters]
     if not found:
         print("no claims recorded yet: run without --report")
         return 1
-    return 0 if report(found) else 1
+    ok = report(found, needed=args.needed)
+    for failure in failures:
+        print(f"FAILED {failure}")
+    return 0 if ok and not failures else 1
 
 
 if __name__ == "__main__":

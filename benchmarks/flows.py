@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from dgm_course import budget
 from dgm_course.data import toy2d
 from dgm_course.flows import realnvp, spline_flow
 from dgm_course.metrics import held_out_nll
@@ -108,7 +109,7 @@ def main() -> int:
     rows = {name: Row(name, steps, [], [], []) for name, steps in names.items()}
     for seed in args.seeds:
         for name, row in rows.items():
-            torch.manual_seed(seed)  # the initialisation; fit seeds the data order and the rest
+            torch.manual_seed(budget.seed(seed))  # the initialisation, as fit seeds the rest (DGM_SEED moves both)
             model, loss, log_prob, sample = build(name)
             history = fit(model, loss, data, steps=row.steps, batch_size=batch, lr=lr, cosine=True, seed=seed,
                           device="cpu", progress=False)

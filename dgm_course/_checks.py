@@ -44,6 +44,14 @@ def positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+def same_dtype(x: Tensor, model: torch.nn.Module, name: str = "x") -> None:
+    """Raise a ``ValueError`` saying how to convert, unless ``x`` has the dtype of ``model``'s floating weights."""
+    weights = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if weights is not None and x.dtype != weights.dtype:
+        raise ValueError(f"{name} is {x.dtype} but the model's weights are {weights.dtype}: convert one of them, "
+                         f"{name}.to({weights.dtype}) or model.to({x.dtype})")
+
+
 def as_images(x: object, shape: tuple[int, ...], *, name: str = "x") -> Tensor:
     """Check that ``x`` is a finite floating tensor of shape (batch, *shape) (images: (batch, c, h, w)).
 

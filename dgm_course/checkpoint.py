@@ -30,38 +30,87 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used: damaged, not one of ours, or from another run."""
 
 
+_HYPER_PARAMETERS = ("lr", "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov", "amsgrad", "alpha",
+                     "maximize", "centered")
+
+
 def _plain(value: Any) -> Any:
-    """A JSON-like copy (tuples as lists, objects by name) so that fingerprints compare after a round trip."""
-    return json.loads(json.dumps(value, default=lambda o: getattr(o, "__qualname__", type(o).__name__)))
+    """A JSON-like copy (tuples as lists, one-element tensors and NumPy numbers as numbers, anything else by name)
+    so that fingerprints compare after a round trip through a file."""
+    def default(o: Any) -> Any:
+        if hasattr(o, "item") and getattr(o, "size", 1) in (1, ()) and callable(o.item):
+            try:
+                return o.item()
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        return getattr(o, "__qualname__", type(o).__name__)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+def _simple(value: Any, depth: int = 0) -> Any:
+    """``value`` if it is a plain constant (number, string, None) or a tuple/list of them; a tensor by its SHA-256;
+    otherwise ``None`` (objects, functions, models: not part of a run's identity here)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Tensor):
+        array = value.detach().cpu().contiguous()
+        return "sha256:" + hashlib.sha256(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"").hexdigest()
+    if isinstance(value, (tuple, list)) and depth < 3:
+        items = [_simple(v, depth + 1) for v in value]
+        return items if all(i is not None or v is None for i, v in zip(items, value)) else None
+    return None
+
+
+def describe_callable(f: Callable[..., Any]) -> dict[str, Any]:
+    """What a function is, as far as a run's identity goes: its name, and the plain values it closes over, takes by
+    default or writes as constants (the name of a toy data set, a GAN's objective, a penalty's weight), through
+    ``functools.partial`` and bound methods."""
+    args = list(getattr(f, "args", ())) + sorted(getattr(f, "keywords", {}).items())
+    f = getattr(f, "func", f)
+    owner = getattr(f, "__self__", None)
+    f = getattr(f, "__func__", f)
+    values = [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if _has_contents(c)]
+    values += args + list(getattr(f, "__defaults__", None) or ()) + sorted((getattr(f, "__kwdefaults__", None) or {}).items())
+    code = getattr(f, "__code__", None)
+    values += [c for c in (code.co_consts if code else ()) if isinstance(c, (str, int, float)) and not isinstance(c, bool)]
+    return {"function": f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', type(f).__name__)}",
+            "of": None if owner is None else type(owner).__qualname__,
+            "values": [v for v in (_simple(v) for v in values) if v is not None]}
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell (a variable not yet assigned)
+        return False
+    return True
 
 
 def describe_data(data: Tensor | Callable[..., Tensor]) -> dict[str, Any]:
-    """The identity of the training data: shape, dtype and SHA-256 of a tensor's bytes, or a sampler's name
-    and the simple values it closes over (e.g. the name of a toy data set)."""
+    """The identity of the training data: shape, dtype and SHA-256 of a tensor's bytes, or a sampler as
+    :func:`describe_callable` sees it."""
     if isinstance(data, Tensor):
-        array = data.detach().cpu().contiguous()
-        digest = hashlib.sha256(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"").hexdigest()
-        return {"tensor": list(array.shape), "dtype": str(array.dtype), "sha256": digest}
-    inner = getattr(data, "func", data)  # functools.partial
-    captured = [c.cell_contents for c in (getattr(inner, "__closure__", None) or ())]
-    captured += list(getattr(data, "args", ())) + sorted(getattr(data, "keywords", {}).items())
-    simple = [repr(v) for v in captured if isinstance(v, (str, int, float, bool, tuple))]
-    return {"sampler": f"{getattr(inner, '__module__', '?')}.{getattr(inner, '__qualname__', repr(inner))}",
-            "values": simple}
+        return {"tensor": list(data.shape), "dtype": str(data.dtype), "sha256": _simple(data)}
+    return {"sampler": describe_callable(data)}
 
 
 def fingerprint(model: nn.Module, phases: Sequence[Any], *, steps: int, batch_size: int, seed: int,
                 max_grad_norm: float | None, data: Tensor | Callable[..., Tensor]) -> dict[str, Any]:
-    """Everything that defines a run of :func:`fit <dgm_course.training.fit>`, as plain data."""
+    """Everything that defines a run of :func:`fit <dgm_course.training.fit>`, as plain data: the model's architecture,
+    each phase's loss, optimiser, hyper-parameters (as set, before any schedule moves them) and schedule, and the
+    steps, batch, seed, clipping and data."""
     return _plain({
         "model": type(model).__qualname__,
         "parameters": {name: list(p.shape) for name, p in model.state_dict().items()},
         "phases": [{
             "name": p.name,
+            "loss": describe_callable(p.loss),
+            "after_step": None if p.after_step is None else describe_callable(p.after_step),
             "repeats": p.repeats,
             "optimizer": type(p.optimizer).__qualname__,
-            "hyper-parameters": [{k: v for k, v in group.items() if k != "params"}
-                                 for group in p.optimizer.param_groups],
+            "hyper-parameters": [{k: group.get("initial_lr", group["lr"]) if k == "lr" else group[k]
+                                  for k in _HYPER_PARAMETERS if k in group} for group in p.optimizer.param_groups],
             "schedule": None if p.scheduler is None else {
                 "kind": type(p.scheduler).__qualname__,
                 **{k: v for k, v in p.scheduler.state_dict().items() if k in ("T_max", "eta_min", "base_lrs")}},
@@ -97,6 +146,7 @@ def save_atomically(state: dict[str, Any], path: Path) -> None:
             torch.save({"format": FORMAT, **state}, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -109,6 +159,12 @@ def save_atomically(state: dict[str, Any], path: Path) -> None:
             os.close(folder)
     except OSError:  # some file systems cannot fsync a folder; the rename is still atomic
         pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: Path) -> dict[str, Any]:

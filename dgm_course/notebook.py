@@ -94,6 +94,11 @@ class Claim:
         return m > 0 or (m == 0 and self.op in ("<=", ">="))
 
 
+def record_name(chapter: str, budget_name: str, seed: int, threads: int) -> str:
+    """The file name of one run's claims record in ``$DGM_CLAIMS_DIR``."""
+    return f"{chapter}.{budget_name}.seed{seed}.t{threads}.json"
+
+
 class ClaimFailed(AssertionError):
     """A claim the chapter's prose makes did not hold in this run."""
 
@@ -118,7 +123,7 @@ def check_claims(chapter: str, claims: Sequence[Claim], observed: Mapping[str, f
                   "claims": [{**asdict(c), "checked": c.checked, "holds": c.holds, "margin": c.margin}
                              for c in claims],
                   "observed": {k: float(v) for k, v in (observed or {}).items()}}
-        path = Path(folder) / f"{chapter}.{name}.seed{seed}.t{torch.get_num_threads()}.json"
+        path = Path(folder) / record_name(chapter, name, seed, torch.get_num_threads())
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=1))
     failed = [c for c in claims if c.checked and not c.holds]

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import budget
-from ._checks import positive_int
+from ._checks import positive_int, same_dtype
 from .checkpoint import Checkpoint, fingerprint
 
 Data = Union[Tensor, Callable[[int, torch.Generator], Tensor]]
@@ -179,6 +179,8 @@ def fit(
         CheckpointError: a checkpoint that cannot be read or belongs to another run.
     """
     steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+    checkpoint_every = None if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
+    evaluate_every = None if evaluate_every is None else positive_int(evaluate_every, "evaluate_every")
     if max_grad_norm is not None and not max_grad_norm > 0:
         raise ValueError(f"max_grad_norm must be positive (or None for no clipping); got {max_grad_norm!r}")
     _check_data(data, model, batch_size)
@@ -243,11 +245,15 @@ def fit(
                 except KeyboardInterrupt:
                     save(step)  # the round is complete; the resumed run evaluates it
                     raise
+                if interrupted():  # Ctrl-C while evaluating: stop here, not a round later
+                    save(step)
+                    raise KeyboardInterrupt(f"stopped after round {step}; the checkpoint {saver.path} holds it")
             if saver is not None and step % saver.every == 0 and step != steps:
                 save(step)
                 last_saved = step
     history.seconds = time.perf_counter() - t0
-    save(steps)  # the trained model is kept even if the final evaluation is interrupted
+    if start < steps:
+        save(steps)  # the trained model is kept even if the final evaluation is interrupted
     if evaluate is not None and not any(e["step"] == steps for e in history.evaluations):
         evaluate_now(steps)
         save(steps)
@@ -265,10 +271,7 @@ def _check_data(data: Data, model: nn.Module, batch_size: int) -> None:
                          "data[:, None])")
     if batch_size > len(data):
         raise ValueError(f"batch_size {batch_size} exceeds the {len(data)} examples of data; use at most {len(data)}")
-    weights = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if weights is not None and data.dtype != weights.dtype:
-        raise ValueError(f"data is {data.dtype} but the model's weights are {weights.dtype}: convert one of them, "
-                         f"data.to({weights.dtype}) or model.to({data.dtype})")
+    same_dtype(data, model, "data")
 
 
 def _phases(model: nn.Module, loss: Callable[[Tensor], Tensor] | Sequence[Phase], steps: int, lr: float | None,
@@ -322,11 +325,11 @@ def _bar(steps: int, start: int, show: bool) -> Iterator[tqdm]:
 def _interrupts_wait_for_round_end(active: bool) -> Iterator[Callable[[], bool]]:
     """While a checkpointed run trains, Ctrl-C (SIGINT) lets the current round finish, so that the state saved is
     one the uninterrupted run passes through; a second Ctrl-C stops at once (nothing new is saved)."""
-    if not active or threading.current_thread() is not threading.main_thread():
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if not active or previous in (None, signal.SIG_IGN):  # another thread, a handler set from C, Ctrl-C ignored
         yield lambda: False
         return
     pressed = [False]
-    previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum: int, frame: Any) -> None:
         if pressed[0]:

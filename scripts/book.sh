@@ -15,7 +15,7 @@ export DGM_PROGRESS=0          # no progress bars in the rendered pages
 out="_build/$DGM_BUDGET"
 [ "$DGM_SEED" = 0 ] || out="$out-seed$DGM_SEED"
 export DGM_CLAIMS_DIR="$ROOT/$out/claims"
-code_stamp="$(find dgm_course scripts \( -name '*.py' -o -name '*.sh' \) -print0 | sort -z | xargs -0 cat | cat - requirements/lock.txt | sha256sum | cut -c1-16)"
+code_stamp="$(find dgm_course scripts \( -name '*.py' -o -name '*.sh' -o -name '*.jpg' \) -print0 | sort -z | xargs -0 cat | cat - requirements/lock.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$out/.code-stamp" 2>/dev/null)" != "$code_stamp" ]; then
     rm -rf "$out/_build/.jupyter_cache" "$DGM_CLAIMS_DIR"   # executed by other code: execute everything again
 fi

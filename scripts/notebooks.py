@@ -33,9 +33,12 @@ def repository_url() -> str:
     return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
 
+INSTALL_HEADER = "# Colab (or any environment without the course package)"
+
+
 def install_cell_source() -> str:
     return (
-        "# Colab (or any environment without the course package): install dgm_course from its repository.\n"
+        f"{INSTALL_HEADER}: install dgm_course from its repository.\n"
         "try:\n"
         "    import dgm_course\n"
         "except ImportError:\n"
@@ -46,8 +49,8 @@ def install_cell_source() -> str:
 
 def fixed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
-    while nb.cells and nb.cells[0].cell_type == "code":  # the title comes first; the install cell follows it once
-        del nb.cells[0]
+    while nb.cells and nb.cells[0].cell_type == "code" and nb.cells[0].source.startswith(INSTALL_HEADER):
+        del nb.cells[0]  # the title comes first; the install cell follows it, once
     code = [c for c in nb.cells if c.cell_type == "code"]
     code[0].source = install_cell_source()
     code[0].metadata["tags"] = ["hide-cell"]

@@ -136,7 +136,9 @@ def test_exercise_solutions_are_hidden_until_clicked(site, browser):
 def test_no_page_shows_the_build_machine_warnings_or_paths():
     """Warnings of the build machine (a missing widget library, a path into its site-packages) are not text for
     readers; nor is a Colab install cell above a chapter's title."""
-    for page in sorted(Path(HTML).glob("notebooks/*.html")):
+    pages = sorted(Path(HTML).glob("notebooks/*.html"))
+    assert pages, f"no chapter pages under {HTML}"
+    for page in pages:
         text = page.read_text()
         for leak in ("TqdmWarning", "site-packages", "IProgress not found"):
             assert leak not in text, f"{page.name} shows {leak!r}"

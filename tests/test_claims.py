@@ -86,10 +86,11 @@ def test_claims_benchmark_runs_a_chapter_under_two_seeds(tmp_path):
     """benchmarks/claims.py at the smoke budget: chapter 1 under seeds 0 and 1 gives two valid, different runs."""
     env = {**os.environ, "DGM_PROGRESS": "0"}
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "claims.py"), "--smoke", "--chapters", "01",
-                          "--seeds", "0", "1", "--single-thread", "--out", str(tmp_path)],
+                          "--seeds", "0", "1", "--single-thread", "--needed", "2", "--out", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=600, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "inverse-CDF samples pass the energy test" in run.stdout and "min margin" in run.stdout
+    assert "-> met" in run.stdout
     values = {}
     for path in tmp_path.glob("01_unsupervised_learning.smoke.seed*.json"):
         record = json.loads(path.read_text())

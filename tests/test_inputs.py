@@ -56,7 +56,7 @@ def test_image_helpers_refuse_nan_and_meaningless_levels():
 def test_vae_refuses_wrong_dtype_8_bit_images_and_zero_samples():
     vae = mlp_vae((1, 4, 4), latent=2, hidden=8, likelihood="gaussian")
     x = torch.rand(3, 1, 4, 4)
-    with pytest.raises(ValueError, match=r"x is torch.float64 but the VAE's weights are torch.float32"):
+    with pytest.raises(ValueError, match=r"x is torch.float64 but the model's weights are torch.float32"):
         vae.elbo(x.double())
     with pytest.raises(ValueError, match="looks like 8-bit grey levels .* divide by 255"):
         vae.elbo(torch.randint(0, 256, (3, 1, 4, 4)).float())

@@ -25,11 +25,12 @@ def _free_port() -> int:
 def test_jupyter_lab_serves_the_notebooks(tmp_path):
     jupyter = Path(sys.executable).parent / "jupyter"  # the environment's own command, as the README gives it
     port, token = _free_port(), secrets.token_hex(16)
+    log = (tmp_path / "jupyter.log").open("w")  # a file, not a pipe nobody reads while the server runs
     server = subprocess.Popen(
         [str(jupyter), "lab", "notebooks/", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0"]
         + (["--allow-root"] if os.geteuid() == 0 else []),  # as the README says for root (CI, containers)
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={"HOME": str(tmp_path), "PATH": str(jupyter.parent)},
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, env={"HOME": str(tmp_path), "PATH": str(jupyter.parent)},
     )
     try:
         listing = None
@@ -41,7 +42,7 @@ def test_jupyter_lab_serves_the_notebooks(tmp_path):
                 break
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.5)
-        assert listing is not None, f"JupyterLab did not answer: {server.stderr.read().decode() if server.poll() is not None else 'timeout'}"
+        assert listing is not None, f"JupyterLab did not answer: {(tmp_path / 'jupyter.log').read_text()[-2000:]}"
         names = {item["name"] for item in listing["content"]}
         assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} <= names
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as r:
@@ -52,3 +53,4 @@ def test_jupyter_lab_serves_the_notebooks(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()

@@ -177,25 +177,29 @@ def test_choose_device():
 
 # --- checkpoints: never lose or mix up work ----------------------------------------------------------------------
 
-def _two_phase_run(*, stop_in_round=None, signal_in_round=None):
-    """A GAN-like run of two phases on a toy sampler: returns (model, phases), with an optional Ctrl-C (SIGINT)
-    or a KeyboardInterrupt raised from inside phase "b" of the given round."""
+def _two_phase_run(*, stop_in_round=None, signal_in_round=None, kill_in_round=None):
+    """A GAN-like run of two phases on a toy sampler: returns (model, phases), with an optional Ctrl-C (SIGINT),
+    KeyboardInterrupt or SIGKILL from inside phase "b" of the given round. (The traps live in a dict, which is not
+    part of the run's fingerprint: the interrupted and the resumed run are the same run.)"""
     import signal
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
     a, b = model[0], model[2]
     calls = {"b": 0}
+    traps = {"stop": stop_in_round, "sigint": signal_in_round, "kill": kill_in_round}
 
     def loss_a(x):
         return (model(x) - 1).pow(2).mean() + 0.01 * torch.randn(()).double()
 
     def loss_b(x):
         calls["b"] += 1
-        if calls["b"] == stop_in_round:
+        if calls["b"] == traps["stop"]:
             raise KeyboardInterrupt  # e.g. an interrupt where no signal handler could be installed
-        if calls["b"] == signal_in_round:
+        if calls["b"] == traps["sigint"]:
             signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the round
+        if calls["b"] == traps["kill"]:
+            signal.raise_signal(signal.SIGKILL)  # the process dies here, mid-round: no handler runs
         return model(x).pow(2).mean()
 
     phases = [Phase("a", loss_a, torch.optim.Adam(a.parameters(), lr=1e-2), repeats=2),
@@ -252,33 +256,24 @@ def test_a_killed_process_leaves_a_checkpoint_that_resumes_bit_for_bit(tmp_path)
     import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     from dgm_course.checkpoint import load
 
-    reference = _reference(steps=400)
+    reference = _reference(steps=40)
     path = tmp_path / "run.pt"
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_training as t\n"
-              "model, phases = t._two_phase_run()\n"
-              f"t.fit(model, phases, t.toy_sampler, steps=400, batch_size=16, progress=False, checkpoint={str(path)!r}, "
+              "model, phases = t._two_phase_run(kill_in_round=23)\n"
+              f"t.fit(model, phases, t.toy_sampler, steps=40, batch_size=16, progress=False, checkpoint={str(path)!r}, "
               "checkpoint_every=3)\n")
-    child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"})
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and child.poll() is None:
-            if path.exists() and load(path)["step"] >= 30:
-                break
-            time.sleep(0.01)
-        assert child.poll() is None, "the run finished before it could be killed; give it more steps"
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
+    child = subprocess.run([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120,
+                           check=False)
+    assert child.returncode == -signal.SIGKILL
     saved = load(path)  # intact: written to a temporary file, flushed, then renamed
-    assert 30 <= saved["step"] < 400
-    assert not [p for p in tmp_path.iterdir() if p.name != "run.pt" and not p.name.endswith(".part")]
+    assert saved["step"] == 21  # the last round saved before the kill in round 23
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no half-written file left behind
     model, phases = _two_phase_run()
-    _same(fit(model, phases, toy_sampler, steps=400, batch_size=16, progress=False, checkpoint=path), model, reference)
+    _same(fit(model, phases, toy_sampler, steps=40, batch_size=16, progress=False, checkpoint=path), model, reference)
 
 
 def test_ctrl_c_during_the_final_evaluation_keeps_the_trained_model(tmp_path):
@@ -322,9 +317,18 @@ def test_resume_refuses_another_run_and_names_what_differs(tmp_path):
     fit(model, _noisy_loss(model), lambda n, g: toy2d.sample("moons", n, g).double(), steps=3, batch_size=8,
         progress=False, checkpoint=other_data)
 
-    def sampler(n, g, name="8gaussians"):
+    def sampler(n, g, name="moons"):
         return toy2d.sample(name, n, g).double()
 
+    def make(name):  # the same function, the same name, another data set
+        def sampler(n, g):
+            return toy2d.sample(name, n, g).double()
+        return sampler
+
+    again = tmp_path / "again.pt"
+    fit(model, _noisy_loss(model), make("moons"), steps=3, batch_size=8, progress=False, checkpoint=again)
+    with pytest.raises(ValueError, match="data.sampler.values.*'moons'.*'8gaussians'"):
+        fit(model, _noisy_loss(model), make("8gaussians"), steps=3, batch_size=8, progress=False, checkpoint=again)
     with pytest.raises(ValueError, match="data.sampler"):
         fit(model, _noisy_loss(model), sampler, steps=3, batch_size=8, progress=False, checkpoint=other_data)
 
@@ -368,3 +372,36 @@ def test_data_that_training_would_misuse_is_refused():
                           (DATA[:5], "batch_size 8 exceeds the 5 examples")]:
         with pytest.raises(ValueError, match=message):
             fit(model, _noisy_loss(model), data, steps=1, batch_size=8, progress=False)
+
+
+def test_two_gan_objectives_are_two_runs(tmp_path):
+    """The fingerprint sees the losses: the minimax and the non-saturating GAN of one recipe are not one run."""
+    from dgm_course.gan import TEXTBOOK, train_2d
+
+    path = tmp_path / "gan.pt"
+    train_2d(TEXTBOOK["minimax"].but(steps=2, hidden=8, batch=16), "8gaussians", checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match="belongs to another run.*minimax.*nonsaturating|belongs to another run.*loss"):
+        train_2d(TEXTBOOK["nonsaturating"].but(steps=2, hidden=8, batch=16), "8gaussians", checkpoint=path,
+                 progress=False)
+
+
+def test_a_resumed_run_evaluates_the_round_it_was_stopped_at(tmp_path):
+    """Ctrl-C in round 6 of a run evaluated every 3 rounds: the resumed run's evaluations are the uninterrupted one's."""
+    counter = {"n": 0}
+
+    def evaluate():
+        counter["n"] += 1
+        return {"a": float(next(iter(model.parameters())).sum())}
+
+    model, phases = _two_phase_run()
+    full = fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, evaluate=evaluate, evaluate_every=3)
+    path = tmp_path / "run.pt"
+    model, phases = _two_phase_run(signal_in_round=6)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path, evaluate=evaluate,
+            evaluate_every=3)
+    model, phases = _two_phase_run()
+    resumed = fit(model, phases, toy_sampler, steps=12, batch_size=16, progress=False, checkpoint=path,
+                  evaluate=evaluate, evaluate_every=3)
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h.evaluations]  # noqa: E731
+    assert strip(resumed) == strip(full) and resumed.losses == full.losses

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import latent
-from .._checks import as_images, positive_int
+from .._checks import as_images, positive_int, same_dtype
 from ..nets import mlp
 from .bounds import (
     bernoulli_log_prob,
@@ -58,10 +58,7 @@ class VAE(nn.Module):
     def check(self, x: Tensor) -> Tensor:
         """Validate a batch: shape (batch, \\*shape), finite, and binary for a Bernoulli decoder."""
         x = as_images(x, self.shape)
-        dtype = next(self.parameters()).dtype
-        if x.dtype != dtype:
-            raise ValueError(f"x is {x.dtype} but the VAE's weights are {dtype}: convert one of them, x.to({dtype}) "
-                             f"or vae.to({x.dtype})")
+        same_dtype(x, self)
         if self.likelihood == "gaussian" and float(x.min()) >= 0 and float(x.max()) > 1 and bool((x == x.round()).all()):
             raise ValueError(f"x looks like 8-bit grey levels (whole numbers up to {float(x.max()):.0f}); the course's "
                              "Gaussian decoders model images in [0, 1]: divide by 255 (and dequantize)")

@@ -93,3 +93,72 @@ def test_the_cache_follows_the_environment(monkeypatch, tmp_path):
     assert cache_dir() == tmp_path
     monkeypatch.delenv("DGM_DATA")
     assert cache_dir() == Path.home() / ".cache" / "dgm_course"
+
+
+def test_bad_arguments_are_refused_before_anything_is_written(server, tmp_path):
+    base, requests = server
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match="sha must be a SHA-256 in hex .*got None"):
+        fetch(f"{base}/painting.jpg", None, directory=cache)
+    for url in ("painting.jpg", "ftp://example/painting.jpg", "http:///painting.jpg"):
+        with pytest.raises(ValueError, match="url must be an http"):
+            fetch(url, SHA, directory=cache)
+    for name in ("../escape.jpg", "sub/dir.jpg", ".."):
+        with pytest.raises(ValueError, match="name must be a plain file name"):
+            fetch(f"{base}/painting.jpg", SHA, name=name, directory=cache)
+    assert requests == [] and not cache.exists() and not (tmp_path / "escape.jpg").exists()
+
+
+def test_a_connection_dropped_mid_file_is_retryable_not_a_changed_file(tmp_path):
+    """The server promises the whole file and closes halfway: that is a failed download (try again), not a file
+    with another hash."""
+
+    class HalfHandler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(CONTENT)))
+            self.end_headers()
+            self.wfile.write(CONTENT[: len(CONTENT) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HalfHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(DownloadUnavailable, match="trying again may work"):
+            fetch(f"http://127.0.0.1:{httpd.server_address[1]}/painting.jpg", SHA, directory=tmp_path)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert list(tmp_path.iterdir()) == []  # nothing half-written is left
+
+
+def test_a_copy_placed_by_hand_is_kept_when_offline(tmp_path):
+    mine = tmp_path / "painting.jpg"
+    mine.write_bytes(b"my own scan of the painting")
+    with pytest.raises(DownloadUnavailable, match="has another SHA-256 and was left as it is"):
+        fetch(f"http://127.0.0.1:{_closed_port()}/painting.jpg", SHA, directory=tmp_path, timeout=5)
+    assert mine.read_bytes() == b"my own scan of the painting"
+
+
+def test_concurrent_fetches_of_one_file_do_not_collide(server, tmp_path):
+    base, _ = server
+    cache = tmp_path / "cache"
+    results, errors = [], []
+
+    def one():
+        try:
+            results.append(fetch(f"{base}/painting.jpg", SHA, directory=cache))
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 6 and sha256(results[0]) == SHA
+    assert [p.name for p in cache.iterdir()] == ["painting.jpg"]

@@ -11,8 +11,11 @@ and say which fallback they used.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -58,28 +61,40 @@ def fetch(url: str, sha: str, name: str | None = None, *, directory: str | os.Pa
             put a copy by hand.
         HashMismatch: the downloaded file has another hash (it is deleted).
     """
-    sha = sha.lower()
-    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
         raise ValueError(f"sha must be a SHA-256 in hex (64 characters); got {sha!r}")
+    sha = sha.lower()
+    parts = urllib.parse.urlparse(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.netloc):
+        raise ValueError(f"url must be an http(s):// or file:// address; got {url!r}")
+    name = name or parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if not name or name in (".", "..") or Path(name).name != name:
+        raise ValueError(f"name must be a plain file name (no folders); got {name!r}")
     folder = Path(directory) if directory is not None else cache_dir()
-    target = folder / (name or url.rstrip("/").rsplit("/", 1)[-1])
-    if target.exists():
-        if sha256(target) == sha:
-            return target
-        target.unlink()  # a stale or damaged copy: download again
+    target = folder / name
+    if target.exists() and sha256(target) == sha:
+        return target
+    stale = target.exists()  # a damaged copy, or one placed by hand with other bytes: kept until a good one arrives
     folder.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+    handle, part = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)  # one per download
+    partial = Path(part)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            expected = response.headers.get("Content-Length")
+            received = 0
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 out.write(chunk)
-    except (urllib.error.URLError, OSError) as err:
+                received += len(chunk)
+            if expected is not None and received < int(expected):
+                raise ConnectionError(f"the connection closed after {received} of {expected} bytes")
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         partial.unlink(missing_ok=True)
         reason = f"HTTP {err.code}: {err.reason}" if isinstance(err, urllib.error.HTTPError) else getattr(
             err, "reason", err)
+        kept = f" The copy already at {target} has another SHA-256 and was left as it is." if stale else ""
         raise DownloadUnavailable(
-            f"could not download {target.name} from {url} ({reason}). Without a network (or if the file has moved), "
-            f"put a copy of the file (SHA-256 {sha}) at {target} and run again."
+            f"could not download {target.name} from {url} ({reason}); trying again may work. Without a network (or "
+            f"if the file has moved), put a copy of the file (SHA-256 {sha}) at {target} and run again.{kept}"
         ) from err
     got = sha256(partial)
     if got != sha:

@@ -26,6 +26,8 @@ def test_digits_split_is_fixed_and_complete():
     assert "load_digits" in repr(test)
 
 
+@pytest.mark.skipif(not (images.DEBIAN_DIR / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="the Debian package dataset-fashion-mnist is not installed (scripts/setup.sh installs it)")
 def test_fashion_mnist_from_the_debian_package(capsys):
     test = images.load("fashion-mnist", "test")
     assert test.images.shape == (10_000, 1, 28, 28) and test.labels.shape == (10_000,)
@@ -93,3 +95,34 @@ def test_binarize_and_dequantize():
     levels = torch.randint(0, 256, (1000, 1, 3, 3), generator=gen)
     y = images.dequantize(levels / 255.0, generator=gen)
     assert torch.equal(torch.floor(y * 256), levels.float()) and float(y.max()) < 1
+
+
+def test_damaged_or_wrong_files_are_named_and_the_next_source_is_used(tmp_path, monkeypatch):
+    good, bad = tmp_path / "good" / "mnist", tmp_path / "bad"
+    good.mkdir(parents=True)
+    bad.mkdir()
+    _write_idx(good / "t10k-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))
+    _write_idx(good / "t10k-labels-idx1-ubyte.gz", np.array([1, 2]))
+    monkeypatch.setenv("DGM_DATA", str(tmp_path / "good"))
+    cases = [  # what the root folder holds -> what the message says about it
+        (np.zeros((5, 28, 28)), np.array([1, 2, 3]), "5 images but labels of shape"),
+        (np.zeros((2, 28, 28)), np.array([1, 200]), "a label 200"),
+        (np.zeros((2, 32, 32)), np.array([1, 2]), "not 28 x 28"),
+        ("truncated", np.array([1, 2]), "damaged or truncated"),
+    ]
+    for pictures, labels, reason in cases:
+        if isinstance(pictures, str):
+            _write_idx(bad / "t10k-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))
+            whole = (bad / "t10k-images-idx3-ubyte.gz").read_bytes()
+            (bad / "t10k-images-idx3-ubyte.gz").write_bytes(whole[: len(whole) // 2])
+        else:
+            _write_idx(bad / "t10k-images-idx3-ubyte.gz", pictures)
+        _write_idx(bad / "t10k-labels-idx1-ubyte.gz", labels)
+        data = images.load("mnist", "test", root=bad, verbose=False)  # falls back to $DGM_DATA
+        assert str(good) in data.source and data.labels.tolist() == [1, 2]
+        monkeypatch.setattr(images, "DEBIAN_DIR", tmp_path / "none")
+        monkeypatch.delenv("DGM_DATA")  # no other source: the reason is in the message
+        with pytest.raises(images.DataUnavailable, match=reason):
+            images.load("mnist", "test", root=bad, download=False, verbose=False)
+        monkeypatch.undo()
+        monkeypatch.setenv("DGM_DATA", str(tmp_path / "good"))

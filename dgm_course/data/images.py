@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +143,12 @@ def _idx_or_torchvision(name: str, split: str, root: str | os.PathLike[str] | No
     for folder in _folders(name, root):
         files = [folder / f for f in IDX_FILES[split]]
         if all(f.is_file() for f in files):
-            images, labels = read_idx(files[0]), read_idx(files[1])
+            try:
+                images, labels = read_idx(files[0]), read_idx(files[1])
+                _check_idx(images, labels, files)
+            except ValueError as error:  # damaged or not the data set: say so, and try the next source
+                tried.append(f"{folder} ({error})")
+                continue
             return ImageData(name, split, torch.from_numpy(images.astype(np.float32) / 255.0)[:, None],
                              torch.from_numpy(labels.astype(np.int64)), f"IDX files in {folder}")
         tried.append(f"{folder} (no {IDX_FILES[split][0]})")
@@ -170,12 +176,26 @@ def _idx_or_torchvision(name: str, split: str, root: str | os.PathLike[str] | No
                           + f". Offline: {offline}. Online: pip install torchvision and connect to the internet.")
 
 
+def _check_idx(images: np.ndarray, labels: np.ndarray, files: list[Path]) -> None:
+    """Raise ``ValueError`` unless the files hold 28 x 28 images and one label in 0..9 for each."""
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{files[0].name} holds images of shape {images.shape[1:]}, not 28 x 28")
+    if labels.shape != (len(images),):
+        raise ValueError(f"{len(images)} images but labels of shape {labels.shape} in {files[1].name}")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{files[1].name} holds a label {int(labels.max())}; the classes are 0 to 9")
+
+
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file (LeCun's format for MNIST; gzipped or not): a magic number whose third byte is the
     type (0x08: unsigned bytes) and fourth the number of dimensions, the big-endian 32-bit sizes, the data."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as error:  # a truncated or damaged gzip file
+        raise ValueError(f"{path} cannot be read ({type(error).__name__}: {error}): the file is damaged or "
+                         "truncated; delete it and fetch it again") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes (bad magic number {raw[:4]!r})")
     ndim = raw[3]

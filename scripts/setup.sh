@@ -14,16 +14,35 @@ want_browser=0
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
+die() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; exit 1; }
+
+# --- what this machine must have --------------------------------------------------------------------
+command -v python3 >/dev/null || die "python3 is missing: install Python 3.11 (Debian 12: apt-get install python3)"
+py_version="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+[ "$py_version" = "3.11" ] || die "the pinned environment (requirements/lock.txt) is for Python 3.11; python3 is $py_version. \
+Install Python 3.11 (Debian 12 ships it; elsewhere e.g. pyenv or the deadsnakes packages) and put it first on PATH."
+os_id="$(. /etc/os-release 2>/dev/null && echo "${ID:-unknown}")"
+
 # --- system packages -------------------------------------------------------------------------------
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v npm >/dev/null || missing+=(npm)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
-if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null; then missing+=(chromium); fi
+if [ "$want_browser" = 1 ] && [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
+    [ "$os_id" = ubuntu ] && die "the browser test needs Chromium, and Ubuntu's chromium package is a snap stub that \
+fails without snapd: install it with 'snap install chromium' (or Google Chrome) and set CHROMIUM=/path/to/browser"
+    missing+=(chromium)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
+    command -v apt-get >/dev/null || die "missing: ${missing[*]}; this script installs them with apt-get (Debian), \
+which this machine does not have: install them with its package manager, then run again"
     sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "missing: ${missing[*]}; installing them needs root: run as root, or \
+install them (apt-get install ${missing[*]}) and run again"
+        sudo="sudo"
+    fi
     say "installing system packages: ${missing[*]}"
     $sudo apt-get update -q
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -3,11 +3,11 @@ output nbval must see."""
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

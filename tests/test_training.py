@@ -167,12 +167,13 @@ def test_progress_bar_shows_the_loss(capsys):
     assert "20/20" in err and "loss=" in err
 
 
-def test_choose_device():
-    assert choose_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    if not torch.cuda.is_available() and torch.backends.mps.is_available():
-        expected = "mps"
-    assert choose_device().type == expected
+def test_choose_device(monkeypatch):
+    """CUDA first, then MPS, then the CPU; an explicit device always wins (each case forced, whatever this machine has)."""
+    for cuda, mps, expected in [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+        assert choose_device().type == expected
+        assert choose_device("cpu") == torch.device("cpu") and choose_device("meta").type == "meta"
 
 
 # --- checkpoints: never lose or mix up work ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -35,6 +36,16 @@ def as_points(x: object, *, dim: int | None = None, name: str = "x") -> Tensor:
             "clean or drop those rows first"
         )
     return x
+
+
+def one_of(value: object, choices: Iterable[object], what: str, hint: str = "") -> object:
+    """Return ``value`` if it is one of ``choices``; otherwise raise the course's one message for a wrong name:
+    ``unknown <what> <value>; choose one of: <choices>`` (and ``hint``, where there is more to say)."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(map(str, choices))}"
+                         + (f" ({hint})" if hint else ""))
+    return value
 
 
 def positive_int(value: object, name: str) -> int:

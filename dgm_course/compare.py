@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from . import budget, latent, ode
-from ._checks import positive_int
+from ._checks import one_of, positive_int
 from .data import toy2d
 from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
 from .gan import TEXTBOOK, Recipe
@@ -149,7 +149,7 @@ class Trained:
 
 def _contender(name: str) -> Contender:
     if name not in CONTENDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(CONTENDERS)}")
+        one_of(name, CONTENDERS, "model")
     return CONTENDERS[name]
 
 

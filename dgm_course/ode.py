@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ._checks import positive_int
+from ._checks import one_of, positive_int
 
 Field = Callable[[Tensor, Tensor], Tensor]
 Step = Callable[[Field, Tensor, Tensor, Tensor], Tensor]  # step(h, t, z, dt) -> z after one step
@@ -70,9 +70,8 @@ ADAPTIVE = ("dopri5", "bosh3", "dopri8")
 
 def solver(method: str) -> Solver:
     """The fixed-step solver called ``method``; a ``ValueError`` lists the known ones."""
-    if method not in SOLVERS:
-        raise ValueError(f"unknown fixed-step method {method!r}; choose one of {sorted(SOLVERS)} "
-                         f"(adaptive ones, {list(ADAPTIVE)}, go through solve_adaptive)")
+    one_of(method, sorted(SOLVERS), "fixed-step method", f"adaptive ones, {', '.join(ADAPTIVE)}, go through "
+           "solve_adaptive")
     return SOLVERS[method]
 
 
@@ -121,9 +120,7 @@ def solve_adaptive(h: Field, z0: Tensor, t0: float, t1: float, method: str = "do
     """
     import torchdiffeq  # a dependency of the package; imported here so that importing ode stays light
 
-    if method not in ADAPTIVE:
-        raise ValueError(f"unknown adaptive method {method!r}; choose one of {list(ADAPTIVE)} "
-                         f"(fixed-step ones, {sorted(SOLVERS)}, go through solve)")
+    one_of(method, ADAPTIVE, "adaptive method", f"fixed-step ones, {', '.join(sorted(SOLVERS))}, go through solve")
     counted = _Counted(h)
     times = torch.tensor([float(t0), float(t1)], dtype=z0.dtype, device=z0.device)
     options = dict(method=method, rtol=rtol, atol=atol)

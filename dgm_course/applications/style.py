@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import budget
-from .._checks import positive_int
+from .._checks import one_of, positive_int
 
 #: VGG-19's convolutions per block (configuration E); each block ends with a 2 x 2 pooling.
 _BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
@@ -49,8 +49,7 @@ class VGG19Features(nn.Module):
 
     def __init__(self, pooling: str = "avg") -> None:
         super().__init__()
-        if pooling not in ("avg", "max"):
-            raise ValueError(f"pooling must be 'avg' or 'max'; got {pooling!r}")
+        one_of(pooling, ("avg", "max"), "pooling")
         layers: list[nn.Module] = []
         self.names: list[str] = []
         channels = 3
@@ -114,8 +113,7 @@ def vgg19(weights: str = "auto", pooling: str = "avg", seed: int = 0) -> tuple[V
     available); ``"random"`` draws He-initialised random weights from :func:`budget.seed` ``(seed)``; ``"auto"`` (the default) tries
     the first and falls back to the second.
     """
-    if weights not in ("auto", "imagenet", "random"):
-        raise ValueError(f"weights must be 'auto', 'imagenet' or 'random'; got {weights!r}")
+    one_of(weights, ("auto", "imagenet", "random"), "weights")
     model = VGG19Features(pooling)
     seed = budget.seed(seed)
     source = ""
@@ -170,8 +168,7 @@ def transfer(content: Tensor, style: Tensor, features: VGG19Features, *, steps: 
     steps = positive_int(steps, "steps")
     if not ratio > 0 or not lr > 0:
         raise ValueError(f"ratio (alpha / beta) and lr must be positive; got ratio={ratio!r}, lr={lr!r}")
-    if init not in ("content", "noise"):
-        raise ValueError(f"init must be 'content' or 'noise'; got {init!r}")
+    one_of(init, ("content", "noise"), "init")
     content, style = _as_batch(content, "content"), _as_batch(style, "style")
     layers = list(style_layers) + [content_layer]
     with torch.no_grad():

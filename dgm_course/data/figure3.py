@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import one_of
 from .download import fetch
 
 _ORIGINALS = ("https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b8299f8fbdafec0c514fc820ff1d7ff62e46/"
@@ -56,9 +57,7 @@ CONTENT, STYLES = "tubingen", ("shipwreck", "starry_night", "the_scream")
 
 
 def _artwork(name: str) -> Artwork:
-    if name not in IMAGES:
-        raise ValueError(f"unknown image {name!r}; choose one of: {', '.join(IMAGES)}")
-    return IMAGES[name]
+    return IMAGES[one_of(name, IMAGES, "image")]
 
 
 def load(name: str, full: bool = False) -> Tensor:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import one_of
 from .download import cache_dir
 
 NAMES = ("digits", "fashion-mnist", "mnist")
@@ -77,10 +78,8 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike[str] | None
             ``~/.cache/dgm_course``).
         verbose: print which source was used.
     """
-    if name not in NAMES:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(NAMES)}")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
+    one_of(name, NAMES, "data set")
+    one_of(split, SPLITS, "split")
     data = _digits(split) if name == "digits" else _idx_or_torchvision(name, split, root, download)
     if verbose:
         print(data)
@@ -217,8 +216,7 @@ TEXTURES = ("brick", "grass", "gravel")
 def photo(name: str) -> Tensor:
     """The scikit-image photograph (or texture) ``name`` as a float tensor (3, h, w) in [0, 1] (grey images
     repeated over the three channels)."""
-    if name not in PHOTOS + TEXTURES:
-        raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(PHOTOS + TEXTURES)}")
+    one_of(name, PHOTOS + TEXTURES, "photo")
     from skimage import data  # imported here: only the applications need scikit-image
 
     array = np.asarray(getattr(data, name)(), dtype=np.float32) / 255.0

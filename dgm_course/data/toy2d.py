@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import as_points, positive_int
+from .._checks import as_points, one_of, positive_int
 
 NAMES = ("checkerboard", "moons", "8gaussians", "25gaussians", "swissroll", "rings")
 
@@ -45,8 +45,7 @@ BOUNDS = {"checkerboard": 4.0, "moons": 4.0, "8gaussians": 4.0, "25gaussians": 5
 
 
 def _check_name(name: str) -> str:
-    if name not in NAMES:
-        raise ValueError(f"unknown toy data set {name!r}; choose one of: {', '.join(NAMES)}")
+    one_of(name, NAMES, "toy data set")
     return name
 
 

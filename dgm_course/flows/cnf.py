@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import ode
-from .._checks import positive_int
+from .._checks import one_of, positive_int
 from ..nets import mlp
 from .base import Bijection, Flow
 
@@ -94,8 +94,7 @@ class CNF(Bijection):
     def __init__(self, field: nn.Module, dim: int, method: str = "rk4", steps: int = 8, rtol: float = 1e-5,
                  atol: float = 1e-5, trace: str = "exact", adjoint: bool = False) -> None:
         super().__init__(dim)
-        if trace not in TRACES:
-            raise ValueError(f"unknown trace {trace!r}; choose one of {list(TRACES)}")
+        one_of(trace, TRACES, "trace")
         self.field = field
         self.trace, self.adjoint = trace, adjoint
         self.set_solver(method, steps, rtol, atol)
@@ -105,8 +104,7 @@ class CNF(Bijection):
                    atol: float | None = None) -> CNF:
         """Change how the ODE is solved (say, a few RK4 steps to train and dopri5 to evaluate); options
         left at ``None`` keep their values. Returns the CNF."""
-        if method not in ode.SOLVERS and method not in ode.ADAPTIVE:
-            raise ValueError(f"unknown method {method!r}; choose one of {sorted(ode.SOLVERS) + list(ode.ADAPTIVE)}")
+        one_of(method, sorted(ode.SOLVERS) + list(ode.ADAPTIVE), "method")
         if self.adjoint and method not in ode.ADAPTIVE:
             raise ValueError(f"adjoint=True needs an adaptive method ({list(ode.ADAPTIVE)}); got {method!r}")
         self.method = method

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .._checks import positive_int
+from .._checks import one_of, positive_int
 from ..latent import draw as latent_draw
 from ..nets import mlp
 from ..training import Phase
@@ -119,8 +119,7 @@ class GAN(nn.Module):
         ``n_critic`` discriminator (critic) steps with Adam(``lr_d``), then one generator step with
         Adam(``lr_g``). ``gp_weight`` is λ of WGAN-GP; ``clip`` the range of WGAN's weight clipping. With
         ``decay_steps`` (the number of rounds of the run), both learning rates decay to 0 along a cosine."""
-        if objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        one_of(objective, OBJECTIVES, "objective")
         g, d = self.generator, self.discriminator
         opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
         opt_d = torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas)

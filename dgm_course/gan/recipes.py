@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .. import budget
-from .._checks import positive_int
+from .._checks import one_of, positive_int
 from ..data import toy2d
 from ..metrics import energy_distance, mode_coverage
 from ..training import History, Phase, fit
@@ -48,8 +48,7 @@ class Recipe:
     clip: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        one_of(self.objective, OBJECTIVES, "objective")
         for name in ("hidden", "depth", "latent", "batch", "steps", "n_critic"):
             positive_int(getattr(self, name), f"Recipe.{name}")
         for name in ("lr_g", "lr_d", "clip"):

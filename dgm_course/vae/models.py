@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import latent
-from .._checks import as_images, positive_int, same_dtype
+from .._checks import as_images, one_of, positive_int, same_dtype
 from ..nets import mlp
 from .bounds import (
     bernoulli_log_prob,
@@ -48,8 +48,7 @@ class VAE(nn.Module):
     def __init__(self, encoder: nn.Module, decoder: nn.Module, shape: tuple[int, ...], latent: int,
                  likelihood: str = "bernoulli", log_scale: float = -1.0) -> None:
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {likelihood!r}; choose 'bernoulli' or 'gaussian'")
+        one_of(likelihood, LIKELIHOODS, "likelihood")
         self.encoder, self.decoder = encoder, decoder
         self.shape, self.latent, self.likelihood = tuple(shape), positive_int(latent, "latent"), likelihood
         self.log_scale = nn.Parameter(torch.tensor(float(log_scale))) if likelihood == "gaussian" else None

@@ -2,12 +2,12 @@ r"""Variational autoencoders: the bounds (:mod:`.bounds`), the models (:mod:`.mo
 linear-Gaussian model where the bounds can be checked against the exact evidence (:mod:`.linear`)."""
 
 from .bounds import (
-                     bernoulli_log_prob,
-                     gaussian_kl,
-                     gaussian_log_prob,
-                     log_mean_exp,
-                     reparameterize,
-                     standard_normal_log_prob,
+    bernoulli_log_prob,
+    gaussian_kl,
+    gaussian_log_prob,
+    log_mean_exp,
+    reparameterize,
+    standard_normal_log_prob,
 )
 from .linear import kl_to_posterior, linear_gaussian_vae, log_evidence, posterior
 from .models import LIKELIHOODS, VAE, conv_vae, mlp_vae

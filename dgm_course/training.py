@@ -40,6 +40,12 @@ from .checkpoint import Checkpoint, fingerprint
 Data = Union[Tensor, Callable[[int, torch.Generator], Tensor]]
 
 
+#: The data order's generator is seeded with ``budget.seed(seed) ^ DATA_STREAM``, never with the global generator's
+#: seed: two Mersenne twisters seeded alike draw the same numbers, and a loss that draws its noise (a diffusion time,
+#: a latent) from the global generator would see numbers that are functions of its batch.
+DATA_STREAM = 0x5DEECE66D
+
+
 class TrainingDiverged(FloatingPointError):
     """Raised when a loss or gradient becomes NaN or infinite."""
 
@@ -161,8 +167,8 @@ def fit(
         lr: learning rate of the Adam optimizer built for a single loss function (default 1e-3).
         cosine: with a single function, decay the learning rate to zero along a cosine over ``steps``.
         max_grad_norm: clip the gradient norm of each phase's parameters to this value (> 0).
-        seed: seeds the global torch generator (noise inside losses) and the data order, through
-            :func:`budget.seed` (so ``DGM_SEED`` moves it).
+        seed: seeds the global torch generator (noise inside losses) and, as an independent stream, the data
+            order (:data:`DATA_STREAM`), through :func:`budget.seed` (so ``DGM_SEED`` moves both).
         device: where to train; by default :func:`choose_device`.
         checkpoint: a file to save to and resume from (:mod:`.checkpoint`). An existing file of the same run
             is resumed; one of another run is refused.
@@ -187,7 +193,7 @@ def fit(
     dev = choose_device(device)
     model.to(dev).train()
     phases = _phases(model, loss, steps, lr, cosine)
-    batches = _Batches(data, batch_size, budget.seed(seed))
+    batches = _Batches(data, batch_size, budget.seed(seed) ^ DATA_STREAM)
     history = History(losses={p.name: [] for p in phases}, device=str(dev))
     saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every or max(1, steps // 10), fingerprint(
         model, phases, steps=steps, batch_size=batch_size, seed=budget.seed(seed), max_grad_norm=max_grad_norm,

@@ -8,7 +8,8 @@ every model:
 - the energy distance :math:`\hat{\mathcal E}_V` between ``n`` samples and ``n`` held-out points, and the
   p-value of the energy test (:func:`~dgm_course.metrics.energy_test`);
 - the held-out negative log-likelihood where the model has one: exact for the flows (the continuous ones
-  with a fixed-step RK4 solve), an upper bound for the VAE (minus the IWAE bound); none for the generators;
+  with a fixed-step RK4 solve) and for the diffusion model (its probability-flow ODE, solved by dopri5), an upper
+  bound for the VAE (minus the IWAE bound); none for the generators;
 - modes captured and high-quality samples on the Gaussian mixtures (:func:`~dgm_course.metrics.mode_coverage`);
 - training time, and the time to draw 10,000 samples.
 """
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 from . import budget, latent, ode
 from ._checks import one_of, positive_int
 from .data import toy2d
+from .diffusion import Denoiser, Schedule, ddim, denoising_loss, probability_flow
 from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
 from .gan import TEXTBOOK, Recipe
 from .gmmn import energy_generator
@@ -113,6 +115,16 @@ def _gan(recipe: Recipe) -> Callable[[int], Model]:
     return make
 
 
+def _diffusion(steps: int) -> Model:
+    r"""DDPM's noise prediction on the linear schedule (chapter 11), trained with flow matching's network, rate and
+    emphasis near the data (``time_power=3``); sampled by DDIM in 50 steps, scored by its probability-flow ODE
+    (dopri5, exact trace)."""
+    model = Denoiser(TimeField(2, 128, 4), Schedule("linear"), "eps")
+    flow = probability_flow(model)
+    return Model(model, lambda x: denoising_loss(model, x, time_power=3.0),
+                 lambda n, g=None: ddim(model, n, 50, generator=g), flow.log_prob, "exact")
+
+
 def _energy(steps: int) -> Model:
     g = energy_generator(2, 2, hidden=128, depth=3)
     return Model(g, g.loss, g.sample)
@@ -132,6 +144,7 @@ CONTENDERS: dict[str, Contender] = {c.name: c for c in (
     Contender("GAN", "5", 800, _GAN.batch, _GAN.lr_g, _gan(_GAN)),
     Contender("WGAN-GP", "6", 300, _WGAN_GP.batch, _WGAN_GP.lr_g, _gan(_WGAN_GP)),
     Contender("energy generator", "7", 1300, 512, 1e-3, _energy),
+    Contender("diffusion", "11", 2500, 512, 6e-3, _diffusion),
 )}
 
 

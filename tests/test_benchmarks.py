@@ -110,3 +110,15 @@ def test_book_time_reads_every_chapter_of_the_last_build() -> None:
     seconds = [float(rows[name]) for name in chapters]  # every chapter executed in this build, each timed
     assert all(s > 0 for s in seconds)
     assert abs(float(rows["whole book"]) - sum(seconds)) <= len(seconds)  # the total is the sum (rounding)
+
+
+def test_diffusion_benchmark_prints_its_table() -> None:
+    env = {**os.environ, "DGM_PROGRESS": "0"}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diffusion.py"), "--smoke"], capture_output=True,
+                         text=True, env=env, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    for row in ("diffusion (VP, noise, probability-flow ODE)", "flow matching (chapter 3)", "DDIM steps", "target"):
+        assert row in run.stdout, run.stdout
+    nll = [line.split("|")[3] for line in run.stdout.splitlines() if line.startswith("| diffusion (VP")]
+    per_seed = [float(v) for v in nll[0].split("/")]
+    assert len(per_seed) == 3 and all(v > 3.4657 - 0.1 for v in per_seed)  # three seeds, none below ln 32

@@ -108,6 +108,18 @@ class _Blur:
             out.append(torch.logsumexp(lw - sq / (2 * s2), dim=1) - math.log(2 * math.pi * s2))
         return torch.cat(out)
 
+    def noised_log_density(self, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
+        """log of sum_k w_k N(x; alpha c_k, (alpha^2 sigma_blur^2 + sigma^2) I), differentiable in x; alpha and
+        sigma broadcast against (batch, 1)."""
+        c, lw = self.centres.to(x), self.log_weights.to(x)
+        var = (alpha**2 * self.sigma**2 + sigma**2).expand(len(x), 1)
+        alpha = alpha.expand(len(x), 1)
+        out = []
+        for xb, ab, vb in zip(x.split(2048), alpha.split(2048), var.split(2048)):
+            sq = (xb.unsqueeze(1) - ab.unsqueeze(1) * c.unsqueeze(0)).pow(2).sum(-1)  # (chunk, K)
+            out.append(torch.logsumexp(lw - sq / (2 * vb), dim=1) - torch.log(2 * math.pi * vb[:, 0]))
+        return torch.cat(out)
+
 
 def _gauss_legendre(a: float, b: float, k: int) -> tuple[Tensor, Tensor]:
     """Nodes and log-weights of k-point Gauss-Legendre quadrature for the *mean* over [a, b]."""
@@ -179,6 +191,29 @@ def log_density(name: str, x: Tensor) -> Tensor:
     else:
         out = _blur(name).log_density(x64)
     return out.to(device=x.device, dtype=x.dtype)
+
+
+def noised_log_density(name: str, x: Tensor, alpha: Tensor | float, sigma: Tensor | float) -> Tensor:
+    r"""Exact log-density of :math:`\alpha X + \sigma\varepsilon`, :math:`X` the data set ``name``,
+    :math:`\varepsilon \sim \mathcal N(0, I)` independent, at the points ``x`` (batch, 2): every set but the
+    checkerboard is a mixture :math:`\sum_k w_k\mathcal N(c_k, s^2 I)`, so the noised one is
+    :math:`\sum_k w_k\mathcal N(\alpha c_k, (\alpha^2 s^2 + \sigma^2) I)`. ``alpha`` and ``sigma`` are numbers or
+    one per row, shape (batch, 1). Differentiable in ``x`` (the diffusion chapter's exact scores); computed in the
+    dtype of ``x``."""
+    _check_name(name)
+    if name == "checkerboard":
+        raise ValueError("the checkerboard's noised density is not a Gaussian mixture; choose one of "
+                         + ", ".join(n for n in NAMES if n != "checkerboard"))
+    x = as_points(x, dim=2)
+    alpha = torch.as_tensor(alpha, dtype=x.dtype, device=x.device).reshape(-1, 1)
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1)
+    for value, label in ((alpha, "alpha"), (sigma, "sigma")):
+        if len(value) not in (1, len(x)):
+            raise ValueError(f"{label} must be a number or one value per row of x, shape ({len(x)}, 1); got "
+                             f"{len(value)} values")
+    if (alpha < 0).any() or (sigma < 0).any() or ((alpha == 0) & (sigma == 0)).any():
+        raise ValueError("alpha and sigma must be >= 0 and not both 0")
+    return _blur(name).noised_log_density(x, alpha, sigma)
 
 
 @lru_cache(maxsize=None)

@@ -10,6 +10,9 @@ The parts, one concept a module, in the book's notation:
 - :mod:`dgm_course.vae` -- variational autoencoders, their bounds, and the linear-Gaussian model with exact answers.
 - :mod:`dgm_course.gan`, :mod:`dgm_course.gmmn` -- GANs and WGANs (losses, networks, recipes); a generator trained
   by the energy distance.
+- :mod:`dgm_course.diffusion` -- diffusion and score-based models (schedules, one denoising model read as noise,
+  score or velocity, its losses, the samplers and the probability-flow ODE as a flow); :mod:`dgm_course.langevin`
+  -- Langevin dynamics from a score.
 - :mod:`dgm_course.applications` -- super-resolution, galaxy deconvolution, style transfer.
 - :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra.
 - :mod:`dgm_course.compare` -- every model of the course trained and judged the same way (the course table).
@@ -20,8 +23,8 @@ The parts, one concept a module, in the book's notation:
 - :mod:`dgm_course.exercises` -- checkers for the exercises.
 
 Which way the imports go: ``data``, ``ode``, ``metrics``, ``plotting``, ``budget`` and ``checkpoint`` know nothing of
-models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``applications``) know nothing of notebooks;
-``training`` knows a model only through its loss functions and its ``state_dict``; ``compare`` and ``exercises``
+models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``diffusion``, ``applications``) know nothing
+of notebooks; ``training`` knows a model only through its loss functions and its ``state_dict``; ``compare`` and ``exercises``
 sit on top of everything.
 
 Where a new model family plugs in: its module (or subpackage) beside the others, with the equations of its chapter

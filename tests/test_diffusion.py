@@ -322,3 +322,10 @@ def test_the_ddim_exercise_checker_accepts_the_step_and_explains_a_wrong_one():
     assert check_ddim_step(right)
     report = check_ddim_step(wrong)
     assert not report and "the linear schedule from t = 0.6 to s = 0.5" in str(report) and "hint" in str(report)
+
+
+def test_euler_maruyama_refuses_a_schedule_whose_alpha_reaches_zero():
+    schedule = Schedule("ot")
+    model = Denoiser(lambda t, x: torch.zeros_like(x), schedule, "velocity")
+    with pytest.raises(ValueError, match="reaches alpha = 0 .* sample it with ddim"):
+        euler_maruyama(model, 10, 5)

@@ -101,7 +101,11 @@ def euler_maruyama(model: Denoiser, n: int, steps: int, generator: torch.Generat
 
     .. math:: x_s = x_t - \Delta\,[f(t)x_t - g^2(t)\hat s(t, x_t)] + g(t)\sqrt\Delta\,z,
 
-    without noise in the last step (to :math:`t = 0`)."""
+    without noise in the last step (to :math:`t = 0`). Needs :math:`\alpha_{t_{\max}} > 0` (the drift :math:`f =
+    \dot\alpha/\alpha` is infinite where :math:`\alpha = 0`)."""
+    if float(model.schedule.alpha(model.schedule.t_max)) == 0:
+        raise ValueError(f"the {model.schedule.kind!r} schedule reaches alpha = 0 at t = {model.schedule.t_max}, where "
+                         "the SDE's drift is infinite; sample it with ddim, or the probability-flow ODE")
     x = _start(model, positive_int(n, "n"), generator)
     grid = _grid(model, steps, x).tolist()
     sched = model.schedule
@@ -135,15 +139,20 @@ def probability_flow(model: Denoiser, t_min: float | None = None, **solver: obje
     noise at :math:`t_{\max}`, then scaled by :math:`1/\sigma_{t_{\max}}` to the standard normal): ``log_prob``
     by the instantaneous change of variables, ``sample`` by solving back. ``solver`` options go to
     :class:`~dgm_course.flows.CNF` (default: dopri5 with tolerances :math:`10^{-5}`, exact trace). ``t_min``
-    (default :math:`10^{-5}` for the variance-preserving schedules, where :math:`\sigma_0 = 0`, and 0 otherwise)
-    is where the data end of the ODE sits: the flow's density is that of :math:`x_{t_{\min}}`."""
+    (default: :func:`~.model.denoising_loss`'s, :math:`10^{-3}` for the variance-preserving schedules, where
+    :math:`\sigma_0 = 0`, and 0 otherwise, so that the network is used only where it was trained) is where the
+    data end of the ODE sits: the flow's density is that of :math:`x_{t_{\min}}`, the data with noise of
+    standard deviation :math:`\sigma_{t_{\min}}` (0.01 for the linear schedule).
+
+    With a learnt score this is the exact density of another model than the ancestral sampler's chain: the
+    deterministic one that the ODE defines."""
     if not isinstance(model, Denoiser):
         raise ValueError(f"probability_flow needs a Denoiser; got {type(model).__name__}")
     if len(model.shape) != 1:
         raise ValueError(f"probability_flow works on flat vectors, shape (d,); got data of shape {model.shape} "
                          "(flatten the images and wrap the network)")
     sched = model.schedule
-    t_min = (1e-5 if sched.kind in ("linear", "cosine") else 0.0) if t_min is None else float(t_min)
+    t_min = (1e-3 if sched.kind in ("linear", "cosine") else 0.0) if t_min is None else float(t_min)
     if not 0 <= t_min < sched.t_max:
         raise ValueError(f"t_min must lie in [0, {sched.t_max}); got {t_min!r}")
     options = dict(method="dopri5", rtol=1e-5, atol=1e-5) | solver

@@ -329,3 +329,80 @@ def test_euler_maruyama_refuses_a_schedule_whose_alpha_reaches_zero():
     model = Denoiser(lambda t, x: torch.zeros_like(x), schedule, "velocity")
     with pytest.raises(ValueError, match="reaches alpha = 0 .* sample it with ddim"):
         euler_maruyama(model, 10, 5)
+
+
+class _TwoClassExact(torch.nn.Module):
+    """The exact noise of a two-class law, class k ~ N(c_k, STD^2 I) with prior 1/2 each: net(t, x, y) with y = 2
+    (the null label) for the mixture."""
+
+    dim, null = 2, 2
+    centres = torch.tensor([[-2.0, 0.0], [2.0, 1.0]], dtype=torch.float64)
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+        self.scores = [ExactScore(exact.gaussian(c, STD), schedule) for c in self.centres]
+        self.scores.append(ExactScore(exact.mixture(self.centres, STD), schedule))
+
+    def forward(self, t, x, y):
+        sigma = self.schedule.sigma(t)[:, None]
+        out = torch.stack([s(t, x) for s in self.scores])  # (3, batch, 2)
+        return -sigma * out[y, torch.arange(len(x))]
+
+
+def test_guidance_adds_the_implicit_classifiers_gradient():
+    """With exact scores, the guided score is grad log p_t(x | y) + w grad log p_t(y | x) (Bayes), with p_t(y | x)
+    the exact posterior of the class given the noisy point."""
+    from dgm_course.diffusion import guided
+
+    schedule = Schedule("linear")
+    net = _TwoClassExact(schedule)
+    g = torch.Generator().manual_seed(13)
+    x, t = 2 * torch.randn(50, 2, generator=g, dtype=torch.float64), torch.full((50,), 0.3, dtype=torch.float64)
+    y = torch.randint(0, 2, (50,), generator=g)
+    conditional = net.scores[0](t, x) * (y == 0)[:, None] + net.scores[1](t, x) * (y == 1)[:, None]
+    log_joint = torch.stack([exact.gaussian(c, STD)(x.requires_grad_(True), schedule.alpha(t)[:, None],
+                                                    schedule.sigma(t)[:, None]) for c in net.centres], dim=1)
+    log_posterior = (log_joint - torch.logsumexp(log_joint, dim=1, keepdim=True))[torch.arange(50), y]
+    (classifier,) = torch.autograd.grad(log_posterior.sum(), x)
+    x = x.detach()
+    for w in (0.0, 1.5):
+        torch.testing.assert_close(guided(net, schedule, y, w).score(t, x), conditional + w * classifier)
+    with pytest.raises(ValueError, match="weight must be >= 0"):
+        guided(net, schedule, y, -0.5)
+
+
+def test_label_dropout_hides_the_label_at_the_asked_rate_and_labels_are_checked():
+    from dgm_course.diffusion import LabelledField, label_dropout_loss
+
+    net = LabelledField(4, classes=3, hidden=8, depth=1, embed=4, freqs=2)
+    seen = []
+    net.label.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].clone()))
+    torch.manual_seed(0)
+    label_dropout_loss(net, Schedule(), torch.randn(20_000, 4), torch.randint(0, 3, (20_000,)), p_uncond=0.2)
+    share = float((seen[0] == net.null).float().mean())
+    assert abs(share - 0.2) < 4 * math.sqrt(0.2 * 0.8 / 20_000)
+    with pytest.raises(ValueError, match=r"labels must lie in 0..2, or 3 for no label"):
+        net(torch.zeros(2), torch.zeros(2, 4), torch.tensor([0, 7]))
+    with pytest.raises(ValueError, match=r"one integer label per row, shape \(2,\)"):
+        net(torch.zeros(2), torch.zeros(2, 4), torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"p_uncond must lie in \[0, 1\)"):
+        label_dropout_loss(net, Schedule(), torch.randn(8, 4), torch.zeros(8, dtype=torch.long), p_uncond=1.0)
+
+
+def test_a_small_conditional_model_puts_each_class_where_it_belongs():
+    from dgm_course.diffusion import LabelledField, guided, label_dropout_loss
+
+    centres = _TwoClassExact.centres.float()
+    g = torch.Generator().manual_seed(14)
+    y = torch.randint(0, 2, (4000,), generator=g)
+    x = centres[y] + STD * torch.randn(4000, 2, generator=g)
+    torch.manual_seed(0)
+    net = LabelledField(2, classes=2, hidden=64, depth=2, embed=8, freqs=4)
+    schedule = Schedule("linear")
+    fit(net, lambda b: label_dropout_loss(net, schedule, b[:, :2], b[:, 2].long()), torch.cat([x, y[:, None]], 1),
+        steps=800, batch_size=256, lr=3e-3, cosine=True, progress=False)
+    for k in (0, 1):
+        samples = ddim(guided(net, schedule, k, 1.0), 500, 30, generator=torch.Generator().manual_seed(k))
+        nearest = ((samples[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        assert float((nearest == k).float().mean()) > 0.97

@@ -7,12 +7,14 @@ r"""Diffusion and score-based models: the chapter's schedules, its one denoising
   the ELBO's weights;
 - :mod:`.samplers` -- DDIM and DDPM's ancestral sampler, Euler-Maruyama for the reverse SDE, the
   probability-flow ODE as a :class:`~dgm_course.flows.Flow`, annealed Langevin dynamics;
+- :mod:`.guidance` -- conditional models (:class:`LabelledField`), label dropout and classifier-free guidance;
 - :mod:`.exact` -- exact scores of noised Gaussian mixtures, to check all of the above against.
 
 Langevin dynamics itself lives in :mod:`dgm_course.langevin` (the energy-based models use it too).
 """
 
 from .exact import ExactScore
+from .guidance import LabelledField, guided, label_dropout_loss
 from .model import PARAMETERISATIONS, Denoiser, denoising_loss, elbo_weight, noisy, posterior
 from .samplers import ancestral, annealed_langevin, ddim, ddim_step, euler_maruyama, probability_flow
 from .schedules import KINDS, Schedule
@@ -22,6 +24,7 @@ __all__ = [
     "PARAMETERISATIONS",
     "Denoiser",
     "ExactScore",
+    "LabelledField",
     "Schedule",
     "ancestral",
     "annealed_langevin",
@@ -30,6 +33,8 @@ __all__ = [
     "denoising_loss",
     "elbo_weight",
     "euler_maruyama",
+    "guided",
+    "label_dropout_loss",
     "noisy",
     "posterior",
     "probability_flow",

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .._checks import positive_int
 from ..nets import mlp
-from .model import Denoiser
+from .model import Denoiser, denoising_loss
 from .schedules import Schedule
 
 
@@ -52,7 +52,7 @@ class LabelledField(nn.Module):
 class _Guided(nn.Module):
     """``net`` with its labels fixed, extrapolated away from the unconditional prediction by ``weight``."""
 
-    def __init__(self, net: LabelledField, y: Tensor | int, weight: float) -> None:
+    def __init__(self, net: nn.Module, y: Tensor | int, weight: float) -> None:
         super().__init__()
         self.field, self.weight = net, float(weight)
         self.register_buffer("y", torch.as_tensor(y).long().reshape(-1))
@@ -65,21 +65,22 @@ class _Guided(nn.Module):
         return (1 + self.weight) * eps - self.weight * self.field(t, x, torch.full_like(y, self.field.null))
 
 
-def guided(net: LabelledField, schedule: Schedule, y: Tensor | int, weight: float = 0.0) -> Denoiser:
-    r"""The noise-prediction :class:`~.model.Denoiser` of ``net`` for the labels ``y`` (one per row, or one for all)
-    with guidance weight :math:`w` = ``weight`` (``eq-cfg``): 0 is the conditional model, and ``y = net.null`` the
-    unconditional one. Every sampler of :mod:`.samplers` takes it."""
+def guided(net: nn.Module, schedule: Schedule, y: Tensor | int, weight: float = 0.0) -> Denoiser:
+    r"""The noise-prediction :class:`~.model.Denoiser` of ``net`` (a :class:`LabelledField`, or any module
+    ``net(t, x, y)`` predicting the noise, with attributes ``dim`` and ``null``) for the labels ``y`` (one per row,
+    or one for all) with guidance weight :math:`w` = ``weight`` (``eq-cfg``): 0 is the conditional model, and
+    ``y = net.null`` the unconditional one. Every sampler of :mod:`.samplers` takes it."""
     if not weight >= 0:
         raise ValueError(f"weight must be >= 0 (0: the conditional model); got {weight!r}")
-    return Denoiser(_Guided(net, y, weight), schedule, "eps", shape=(net.dim,)).to(net.freqs.device)
+    model = Denoiser(_Guided(net, y, weight), schedule, "eps", shape=(net.dim,))
+    anchor = next(iter(net.parameters()), None)
+    return model.to(anchor.device) if anchor is not None else model
 
 
-def label_dropout_loss(net: LabelledField, schedule: Schedule, x0: Tensor, y: Tensor, p_uncond: float = 0.1,
+def label_dropout_loss(net: nn.Module, schedule: Schedule, x0: Tensor, y: Tensor, p_uncond: float = 0.1,
                        time_power: float = 1.0) -> Tensor:
     r"""The simplified loss of the conditional model with each label replaced by :math:`\varnothing` with
     probability ``p_uncond`` (``eq-label-dropout``): one network learns both models."""
-    from .model import denoising_loss
-
     if not 0 <= p_uncond < 1:
         raise ValueError(f"p_uncond must lie in [0, 1); got {p_uncond!r}")
     drop = torch.rand(len(y), device=y.device) < p_uncond

@@ -13,6 +13,8 @@ The parts, one concept a module, in the book's notation:
 - :mod:`dgm_course.diffusion` -- diffusion and score-based models (schedules, one denoising model read as noise,
   score or velocity, its losses, the samplers and the probability-flow ODE as a flow); :mod:`dgm_course.langevin`
   -- Langevin dynamics from a score.
+- :mod:`dgm_course.autoregressive` -- MADE, the chain rule in one masked pass; :mod:`dgm_course.ebm` -- energies,
+  contrastive divergence with a replay buffer, and 2-D log-partitions on a grid.
 - :mod:`dgm_course.applications` -- super-resolution, galaxy deconvolution, style transfer.
 - :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra.
 - :mod:`dgm_course.compare` -- every model of the course trained and judged the same way (the course table).
@@ -23,7 +25,8 @@ The parts, one concept a module, in the book's notation:
 - :mod:`dgm_course.exercises` -- checkers for the exercises.
 
 Which way the imports go: ``data``, ``ode``, ``metrics``, ``plotting``, ``budget`` and ``checkpoint`` know nothing of
-models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``diffusion``, ``applications``) know nothing
+models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``diffusion``, ``autoregressive``, ``ebm``,
+``applications``) know nothing
 of notebooks; ``training`` knows a model only through its loss functions and its ``state_dict``; ``compare`` and ``exercises``
 sit on top of everything.
 

@@ -1,0 +1,127 @@
+r"""Energy-based models: a density known up to its normalising constant, trained by contrastive divergence.
+
+An energy :math:`E_\theta: \mathbb R^d \to \mathbb R` defines :math:`p_\theta(x) = e^{-E_\theta(x)} / Z_\theta`,
+:math:`Z_\theta = \int e^{-E_\theta}` (``eq-ebm``). The gradient of the log-likelihood has two phases (``eq-cd``):
+
+.. math::
+    \nabla_\theta \mathbb E_{p_{\mathrm{data}}}[\log p_\theta(x)]
+    = -\mathbb E_{p_{\mathrm{data}}}[\nabla_\theta E_\theta(x)] + \mathbb E_{p_\theta}[\nabla_\theta E_\theta(x)],
+
+since :math:`\nabla_\theta \log Z_\theta = -\mathbb E_{p_\theta}[\nabla_\theta E_\theta]`: lower the energy of the data
+(positive phase), raise it where the model puts mass (negative phase). The model's samples come from Langevin
+dynamics on :math:`\nabla_x \log p_\theta = -\nabla_x E_\theta` (:mod:`dgm_course.langevin`), run for a few steps from
+a replay buffer of earlier samples (persistent chains, Tieleman 2008; with 5 % fresh noise, Du & Mordatch 2019).
+:func:`cd_loss` is the surrogate whose gradient is that difference, plus Du & Mordatch's penalty on the squared
+energies. In 2-D, :func:`log_partition` computes :math:`\log Z_\theta` on a grid, so the trained density can be
+normalised and scored like any other model of the course.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import as_points, positive_int
+from .langevin import langevin
+from .nets import mlp
+
+
+class EnergyMLP(nn.Module):
+    r"""An energy :math:`E_\theta(x)`: an MLP with smooth activations (Langevin dynamics needs its gradient in
+    :math:`x`) from :math:`\mathbb R^d` to one number per row."""
+
+    def __init__(self, dim: int, hidden: int = 128, depth: int = 3) -> None:
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+        self.net = mlp(dim, 1, hidden, depth, activation=nn.SiLU)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (batch, {self.dim}); got {tuple(x.shape)}")
+        return self.net(x).squeeze(1)
+
+    def score(self, x: Tensor) -> Tensor:
+        r""":math:`\nabla_x \log p_\theta(x) = -\nabla_x E_\theta(x)` (no graph kept to the parameters)."""
+        with torch.enable_grad():
+            y = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self(y).sum(), y)
+        return -grad
+
+
+class ReplayBuffer:
+    r"""Persistent Langevin chains: ``size`` points, started uniform on :math:`[-b, b]^d`; :meth:`draw` returns
+    ``n`` of them with a share ``fresh`` replaced by new uniform points, :meth:`push` stores where they went."""
+
+    def __init__(self, dim: int, size: int = 10_000, bound: float = 4.0, fresh: float = 0.05,
+                 generator: torch.Generator | None = None) -> None:
+        if not 0 <= fresh <= 1:
+            raise ValueError(f"fresh must be a share in [0, 1]; got {fresh!r}")
+        if not bound > 0:
+            raise ValueError(f"bound must be positive; got {bound!r}")
+        self.dim, self.bound, self.fresh = positive_int(dim, "dim"), float(bound), float(fresh)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.points = self._uniform(positive_int(size, "size"))
+        self.index: Tensor | None = None
+
+    def _uniform(self, n: int) -> Tensor:
+        return (2 * torch.rand(n, self.dim, generator=self.generator) - 1) * self.bound
+
+    def draw(self, n: int) -> Tensor:
+        n = positive_int(n, "n")
+        if n > len(self.points):
+            raise ValueError(f"cannot draw {n} points from a buffer of {len(self.points)}")
+        self.index = torch.randperm(len(self.points), generator=self.generator)[:n]
+        x = self.points[self.index].clone()
+        renew = torch.rand(n, generator=self.generator) < self.fresh
+        x[renew] = self._uniform(int(renew.sum()))
+        return x
+
+    def push(self, x: Tensor) -> None:
+        if self.index is None or len(x) != len(self.index):
+            raise ValueError("push the points of the last draw, once")
+        self.points[self.index] = x.detach().to(self.points)
+        self.index = None
+
+
+def negative_samples(energy: EnergyMLP, buffer: ReplayBuffer, n: int, steps: int, step: float,
+                     generator: torch.Generator | None = None) -> Tensor:
+    r"""Short-run Langevin chains on :math:`-\nabla E_\theta` from ``n`` buffer points (``steps`` steps of size
+    ``step``), stored back in the buffer; returned without a graph (the negative phase does not differentiate
+    through the sampler)."""
+    device = next(energy.parameters()).device
+    x = buffer.draw(n).to(device)
+    x = langevin(energy.score, x, step, steps, generator)
+    buffer.push(x.cpu())
+    return x.detach()
+
+
+def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float = 0.1) -> Tensor:
+    r"""The contrastive-divergence surrogate :math:`\overline{E_\theta(x^+)} - \overline{E_\theta(x^-)} +
+    \lambda\,\overline{E_\theta(x^+)^2 + E_\theta(x^-)^2}` on a data batch :math:`x^+` and model samples
+    :math:`x^-`: its gradient is minus ``eq-cd``'s (estimated with the samples) plus the penalty's, which keeps the
+    energies near 0 (Du & Mordatch 2019)."""
+    if not penalty >= 0:
+        raise ValueError(f"penalty must be >= 0; got {penalty!r}")
+    e_pos, e_neg = energy(data), energy(negatives.detach())
+    return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
+
+
+def log_partition(energy: nn.Module, bound: float, n: int = 400) -> float:
+    r""":math:`\log Z_\theta = \log\int_{[-b, b]^2} e^{-E_\theta(x)}\,dx` by the midpoint rule on an :math:`n \times n`
+    grid (2-D energies only; the mass outside the square is taken as negligible)."""
+    n = positive_int(n, "n")
+    h = 2 * bound / n
+    axis = -bound + h * (torch.arange(n, dtype=torch.float64) + 0.5)
+    grid = torch.cartesian_prod(axis, axis)
+    weights = next(energy.parameters())
+    with torch.no_grad():
+        values = torch.cat([-energy(chunk.to(weights)).double().cpu() for chunk in grid.split(40_000)])
+    return float(torch.logsumexp(values, 0)) + 2 * math.log(h)
+
+
+def log_prob(energy: nn.Module, x: Tensor, log_z: float) -> Tensor:
+    r""":math:`\log p_\theta(x) = -E_\theta(x) - \log Z_\theta` with :math:`\log Z_\theta` from :func:`log_partition`."""
+    x = as_points(x)
+    return -energy(x) - log_z

@@ -26,9 +26,8 @@ The parts, one concept a module, in the book's notation:
 
 Which way the imports go: ``data``, ``ode``, ``metrics``, ``plotting``, ``budget`` and ``checkpoint`` know nothing of
 models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``diffusion``, ``autoregressive``, ``ebm``,
-``applications``) know nothing
-of notebooks; ``training`` knows a model only through its loss functions and its ``state_dict``; ``compare`` and ``exercises``
-sit on top of everything.
+``applications``) know nothing of notebooks; ``training`` knows a model only through its loss functions and its
+``state_dict``; ``compare`` and ``exercises`` sit on top of everything.
 
 Where a new model family plugs in: its module (or subpackage) beside the others, with the equations of its chapter
 in the docstrings and the shared checks of ``_checks``; trained through :func:`dgm_course.training.fit` (a loss

@@ -9,8 +9,8 @@ time the two predictions are extrapolated with the guidance weight :math:`w \ge 
     \tilde\varepsilon(x_t, t, y) = (1 + w)\,\hat\varepsilon(x_t, t, y) - w\,\hat\varepsilon(x_t, t, \varnothing),
 
 that is, in scores, :math:`\tilde s = \nabla\log p_t(x) + (1 + w)\nabla\log p_t(y \mid x)`: the conditional score
-with the implicit classifier's gradient amplified, which sharpens each class and costs diversity. :math:`w = 0` is
-the plain conditional model.
+with the implicit classifier's gradient amplified, which pushes each sample towards its class. :math:`w = 0` is the
+plain conditional model.
 """
 
 from __future__ import annotations

@@ -79,3 +79,20 @@ def test_made_learns_binarised_digits_below_the_independent_model():
     with torch.no_grad():
         nll = float(model.nll(test))
     assert nll < independent - 1 and math.isfinite(nll)
+
+
+def test_the_made_mask_checker_passes_the_package_and_catches_a_leak():
+    from dgm_course.autoregressive import made_masks
+    from dgm_course.exercises.autoregressive import check_made_masks
+
+    assert check_made_masks(made_masks)
+
+    def leaky(order, hidden, generator):  # >= into the outputs: output j sees input j
+        masks = made_masks(order, hidden, generator)
+        d = len(order)
+        degrees = torch.randint(1, d, (hidden[-1],), generator=torch.Generator().manual_seed(0))
+        masks[-1] = ((order + 1)[:, None] >= degrees[None, :]).float()
+        return masks
+
+    report = check_made_masks(leaky)
+    assert not report and "does not come before it" in str(report)

@@ -125,3 +125,18 @@ def log_prob(energy: nn.Module, x: Tensor, log_z: float) -> Tensor:
     r""":math:`\log p_\theta(x) = -E_\theta(x) - \log Z_\theta` with :math:`\log Z_\theta` from :func:`log_partition`."""
     x = as_points(x)
     return -energy(x) - log_z
+
+
+def denoising_score_matching_loss(energy: EnergyMLP, x: Tensor, sigma: float,
+                                  generator: torch.Generator | None = None) -> Tensor:
+    r"""Train an energy without sampling from it: denoising score matching (Vincent 2011) with the model's score
+    :math:`-\nabla_x E_\theta`, at one noise level :math:`\sigma` and weighted by :math:`\sigma^2`:
+    :math:`\mathbb E\,\lVert -\sigma\nabla_x E_\theta(x + \sigma\varepsilon) + \varepsilon\rVert^2`. Its minimiser is the
+    score of the data blurred by :math:`\mathcal N(0, \sigma^2 I)`, so :math:`e^{-E_\theta}` learns that blurred law."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive; got {sigma!r}")
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype,
+                      device=generator.device if generator is not None else x.device).to(x.device)
+    noisy = (x + sigma * eps).requires_grad_(True)
+    (grad,) = torch.autograd.grad(energy(noisy).sum(), noisy, create_graph=True)
+    return ((-sigma * grad + eps) ** 2).sum(dim=1).mean()

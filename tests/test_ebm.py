@@ -99,3 +99,30 @@ def test_a_short_contrastive_divergence_run_learns_a_gaussian():
     assert entropy - 0.05 < nll < entropy + 0.15
     with torch.no_grad():  # the data's centre has a lower energy than every corner of the square
         assert float(energy(centre[None])) < float(energy(torch.tensor([[4.0, 4.0], [-4, 4], [4, -4], [-4, -4]])).min())
+
+
+def test_denoising_score_matching_is_minimised_by_the_blurred_laws_energy():
+    """For Gaussian data N(m, s^2 I), the energy of N(m, (s^2 + sigma^2) I) has a lower DSM loss than energies of
+    other widths or centres, with the same noise."""
+    from dgm_course.ebm import denoising_score_matching_loss
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.tensor([0.5, -1.0], dtype=torch.float64) + 0.7 * torch.randn(100_000, 2, generator=g, dtype=torch.float64)
+    sigma = 0.3
+    blurred = math.sqrt(0.7**2 + sigma**2)
+    losses = {}
+    for name, (m, s) in {"blurred": ((0.5, -1.0), blurred), "data": ((0.5, -1.0), 0.7), "wide": ((0.5, -1.0), 1.2),
+                         "shifted": ((0.8, -1.0), blurred)}.items():
+        loss = denoising_score_matching_loss(Quadratic(m, s), x, sigma, torch.Generator().manual_seed(8))
+        losses[name] = float(loss.detach())
+    assert min(losses, key=losses.get) == "blurred"
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        denoising_score_matching_loss(Quadratic(), x[:4], 0.0)
+
+
+def test_the_langevin_step_checker_accepts_the_step_and_catches_a_missing_half():
+    from dgm_course.exercises.ebm import check_langevin_step
+
+    assert check_langevin_step(lambda x, score, step, z: x + step / 2 * score + step**0.5 * z)
+    report = check_langevin_step(lambda x, score, step, z: x + step * score + step**0.5 * z)
+    assert not report and "standard deviation" in str(report)

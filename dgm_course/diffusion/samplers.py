@@ -39,8 +39,9 @@ from .model import Denoiser
 
 
 def _start(model: Denoiser, n: int, generator: torch.Generator | None) -> Tensor:
-    size = math.prod(model.shape)
-    z = latent.draw(n, size, model.anchor if model.anchor.is_floating_point() else model.anchor.float(), generator)
+    r"""``n`` draws of the noise the samplers start from, :math:`\mathcal N(0, \sigma_{t_{\max}}^2 I)`, in the model's
+    dtype and on its device (:func:`dgm_course.latent.draw`)."""
+    z = latent.draw(n, math.prod(model.shape), model.anchor, generator)
     return model.schedule.prior_std() * z.view(n, *model.shape)
 
 
@@ -49,8 +50,9 @@ def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device).to(x.device)
 
 
-def _grid(model: Denoiser, steps: int, x: Tensor) -> Tensor:
-    return torch.linspace(model.schedule.t_max, 0.0, positive_int(steps, "steps") + 1, dtype=torch.float64)
+def _grid(model: Denoiser, steps: int) -> list[float]:
+    r"""The times :math:`t_N = t_{\max} > \dots > t_0 = 0` of ``steps`` equal steps."""
+    return torch.linspace(model.schedule.t_max, 0.0, positive_int(steps, "steps") + 1, dtype=torch.float64).tolist()
 
 
 def ddim_step(model: Denoiser, x: Tensor, t: float, s: float, eta: float = 0.0,
@@ -79,7 +81,7 @@ def ddim(model: Denoiser, n: int, steps: int, eta: float = 0.0, generator: torch
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must lie in [0, 1] (0: DDIM, 1: ancestral); got {eta!r}")
     x = _start(model, positive_int(n, "n"), generator)
-    grid = _grid(model, steps, x).tolist()
+    grid = _grid(model, steps)
     states = [x]
     for t, s in zip(grid[:-1], grid[1:]):
         x = ddim_step(model, x, t, s, eta, generator)
@@ -107,7 +109,7 @@ def euler_maruyama(model: Denoiser, n: int, steps: int, generator: torch.Generat
         raise ValueError(f"the {model.schedule.kind!r} schedule reaches alpha = 0 at t = {model.schedule.t_max}, where "
                          "the SDE's drift is infinite; sample it with ddim, or the probability-flow ODE")
     x = _start(model, positive_int(n, "n"), generator)
-    grid = _grid(model, steps, x).tolist()
+    grid = _grid(model, steps)
     sched = model.schedule
     for t, s in zip(grid[:-1], grid[1:]):
         tt = torch.tensor(t, dtype=torch.float64)

@@ -1,7 +1,7 @@
-r"""Conditional diffusion and classifier-free guidance (Ho & Salimans 2022).
+r"""Conditional diffusion and classifier-free guidance (Ho & Salimans 2021).
 
 One network :math:`\hat\varepsilon(x_t, t, y)` learns both the conditional noise (``y`` a class) and the
-unconditional one (``y = \varnothing``, the extra label :data:`LabelledField.null`): during training the label is
+unconditional one (``y = \varnothing``, the extra label :attr:`LabelledField.null`): during training the label is
 replaced by :math:`\varnothing` with probability :math:`p_{\mathrm{uncond}}` (``eq-label-dropout``). At sampling
 time the two predictions are extrapolated with the guidance weight :math:`w \ge 0` (``eq-cfg``):
 

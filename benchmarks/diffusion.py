@@ -50,7 +50,7 @@ def run(seed: int, size: dict) -> dict[str, float]:
     torch.manual_seed(budget.seed(seed))
     model = Denoiser(TimeField(2, 128, 4), Schedule("linear"), "eps")
     history = fit(model, lambda x: denoising_loss(model, x, time_power=3.0), data, steps=size["steps"],
-                  batch_size=size["batch"], lr=6e-3, cosine=True, seed=seed, progress=False)
+                  batch_size=size["batch"], lr=6e-3, cosine=True, seed=seed, device="cpu", progress=False)
     out["diffusion_s"] = history.seconds
     with torch.no_grad():
         out["diffusion_nll"], out["diffusion_se"] = held_out_nll(probability_flow(model).log_prob, test)
@@ -66,7 +66,7 @@ def run(seed: int, size: dict) -> dict[str, float]:
     torch.manual_seed(budget.seed(seed))
     field = TimeField(2, 128, 4)
     history = fit(field, lambda x: flow_matching_loss(field, x, time_power=3.0), data, steps=size["steps"],
-                  batch_size=size["batch"], lr=6e-3, cosine=True, seed=seed, progress=False)
+                  batch_size=size["batch"], lr=6e-3, cosine=True, seed=seed, device="cpu", progress=False)
     out["fm_s"] = history.seconds
     flow = Flow(CNF(field, 2, method="dopri5", rtol=1e-5, atol=1e-5))
     with torch.no_grad():

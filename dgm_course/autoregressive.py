@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from . import budget
 from ._checks import positive_int
 
 
@@ -57,14 +58,15 @@ def made_masks(order: Tensor, hidden: list[int], generator: torch.Generator) -> 
 class MADE(nn.Module):
     r"""A masked autoencoder for distribution estimation over :math:`\{0, 1\}^d` (module docstring): ``depth`` hidden
     layers of ``hidden`` units, ``orders`` orders (1: the natural order; more: order-agnostic training, a new order
-    drawn by :meth:`next_order`), Bernoulli conditionals."""
+    drawn by :meth:`next_order`), Bernoulli conditionals. The order drawn last is not part of
+    :func:`~dgm_course.training.fit`'s checkpoints."""
 
     def __init__(self, dim: int, hidden: int = 256, depth: int = 2, orders: int = 1, seed: int = 0) -> None:
         super().__init__()
         self.dim = positive_int(dim, "dim")
         sizes = [positive_int(hidden, "hidden")] * positive_int(depth, "depth")
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip([dim] + sizes, sizes + [dim]))
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(budget.seed(seed))
         self.orders = [torch.arange(dim)] + [torch.randperm(dim, generator=self.generator)
                                              for _ in range(positive_int(orders, "orders") - 1)]
         self.register_buffer("order", self.orders[0].clone())
@@ -73,6 +75,8 @@ class MADE(nn.Module):
 
     def use_order(self, k: int) -> None:
         """Switch to the ``k``-th order (and its masks)."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(self.orders):
+            raise ValueError(f"k must be an order's index, 0..{len(self.orders) - 1}; got {k!r}")
         self.order.copy_(self.orders[k])
         for layer, mask in zip(self.layers, self._masks[k]):
             layer.set_mask(mask)

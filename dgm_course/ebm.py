@@ -23,6 +23,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from . import budget
 from ._checks import as_points, positive_int
 from .langevin import langevin
 from .nets import mlp
@@ -52,7 +53,8 @@ class EnergyMLP(nn.Module):
 
 class ReplayBuffer:
     r"""Persistent Langevin chains: ``size`` points, started uniform on :math:`[-b, b]^d`; :meth:`draw` returns
-    ``n`` of them with a share ``fresh`` replaced by new uniform points, :meth:`push` stores where they went."""
+    ``n`` of them with a share ``fresh`` replaced by new uniform points, :meth:`push` stores where they went. The
+    buffer is not part of :func:`~dgm_course.training.fit`'s checkpoints: a resumed run starts with fresh chains."""
 
     def __init__(self, dim: int, size: int = 10_000, bound: float = 4.0, fresh: float = 0.05,
                  generator: torch.Generator | None = None) -> None:
@@ -61,7 +63,7 @@ class ReplayBuffer:
         if not bound > 0:
             raise ValueError(f"bound must be positive; got {bound!r}")
         self.dim, self.bound, self.fresh = positive_int(dim, "dim"), float(bound), float(fresh)
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(budget.seed(0))
         self.points = self._uniform(positive_int(size, "size"))
         self.index: Tensor | None = None
 
@@ -90,8 +92,7 @@ def negative_samples(energy: EnergyMLP, buffer: ReplayBuffer, n: int, steps: int
     r"""Short-run Langevin chains on :math:`-\nabla E_\theta` from ``n`` buffer points (``steps`` steps of size
     ``step``), stored back in the buffer; returned without a graph (the negative phase does not differentiate
     through the sampler)."""
-    device = next(energy.parameters()).device
-    x = buffer.draw(n).to(device)
+    x = buffer.draw(n).to(next(energy.parameters()))  # the energy's device and dtype
     x = langevin(energy.score, x, step, steps, generator)
     buffer.push(x.cpu())
     return x.detach()

@@ -60,6 +60,8 @@ def test_made_refuses_what_it_cannot_model():
         model.log_prob(torch.full((2, 4), 0.5))
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 4\) \(flatten images first\)"):
         model(torch.zeros(2, 1, 2, 2))
+    with pytest.raises(ValueError, match=r"k must be an order's index, 0..0; got 5"):
+        model.use_order(5)
 
 
 def test_made_learns_binarised_digits_below_the_independent_model():

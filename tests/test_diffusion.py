@@ -406,3 +406,31 @@ def test_a_small_conditional_model_puts_each_class_where_it_belongs():
         samples = ddim(guided(net, schedule, k, 1.0), 500, 30, generator=torch.Generator().manual_seed(k))
         nearest = ((samples[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
         assert float((nearest == k).float().mean()) > 0.97
+
+
+def test_the_ot_schedule_with_a_velocity_is_chapter_3s_flow_matching():
+    """At the same draws, the OT schedule's noisy point and velocity target are chapter 3's conditional OT path read
+    in reversed time (s = 1 - t), with the velocity's sign flipped."""
+    from dgm_course.flows.matching import conditional_ot_path
+
+    schedule = Schedule("ot")
+    g = torch.Generator().manual_seed(15)
+    x1, noise = torch.randn(100, 2, generator=g, dtype=torch.float64), torch.randn(100, 2, generator=g, dtype=torch.float64)
+    t = torch.rand(100, generator=g, dtype=torch.float64)
+    point, target = conditional_ot_path(noise, x1, 1 - t, schedule.sigma_min)
+    torch.testing.assert_close(noisy(schedule, x1, t, noise), point)
+    torch.testing.assert_close(schedule.dalpha(t)[:, None] * x1 + schedule.dsigma(t)[:, None] * noise, -target)
+
+
+def test_models_sample_and_score_in_their_networks_dtype():
+    schedule = Schedule("ve", sigma_max=5.0)
+    model = Denoiser(TimeField(2, 16, 2).double(), schedule, "eps")
+    samples = ddim(model, 8, 4)
+    assert samples.dtype == torch.float64
+    flow = probability_flow(model)
+    with torch.no_grad():
+        assert flow.log_prob(samples).dtype == torch.float64
+    with pytest.raises(ValueError, match="eta must lie in"):
+        ddim_step(model, samples, 0.5, 0.4, eta=1.5)
+    with pytest.raises(ValueError, match="carries its own schedule"):
+        Denoiser(ExactScore(exact.gaussian(MEAN, STD), Schedule("linear")), Schedule("cosine"), "score")

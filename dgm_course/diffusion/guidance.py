@@ -72,17 +72,17 @@ def guided(net: nn.Module, schedule: Schedule, y: Tensor | int, weight: float = 
     ``y = net.null`` the unconditional one. Every sampler of :mod:`.samplers` takes it."""
     if not weight >= 0:
         raise ValueError(f"weight must be >= 0 (0: the conditional model); got {weight!r}")
-    model = Denoiser(_Guided(net, y, weight), schedule, "eps", shape=(net.dim,))
-    anchor = next(iter(net.parameters()), None)
-    return model.to(anchor.device) if anchor is not None else model
+    return Denoiser(_Guided(net, y, weight), schedule, "eps", shape=(net.dim,))
 
 
 def label_dropout_loss(net: nn.Module, schedule: Schedule, x0: Tensor, y: Tensor, p_uncond: float = 0.1,
-                       time_power: float = 1.0) -> Tensor:
+                       time_power: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     r"""The simplified loss of the conditional model with each label replaced by :math:`\varnothing` with
     probability ``p_uncond`` (``eq-label-dropout``): one network learns both models."""
     if not 0 <= p_uncond < 1:
         raise ValueError(f"p_uncond must lie in [0, 1); got {p_uncond!r}")
-    drop = torch.rand(len(y), device=y.device) < p_uncond
-    labels = torch.where(drop, torch.full_like(y, net.null), y)
-    return denoising_loss(guided(net, schedule, labels), x0, time_power=time_power)
+    if len(y) != len(x0):
+        raise ValueError(f"need one label per example: {len(x0)} examples, {len(y)} labels")
+    u = torch.rand(len(y), generator=generator, device=generator.device if generator is not None else y.device)
+    labels = torch.where(u.to(y.device) < p_uncond, torch.full_like(y, net.null), y)
+    return denoising_loss(guided(net, schedule, labels), x0, generator, time_power=time_power)

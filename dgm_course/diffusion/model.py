@@ -55,8 +55,15 @@ class Denoiser(nn.Module):
         if parameterisation in ("eps", "score") and float(schedule.alpha(schedule.t_max)) == 0:
             raise ValueError(f"the {schedule.kind!r} schedule reaches alpha = 0 at t = {schedule.t_max}, where a "
                              f"{parameterisation!r} prediction cannot give x0; predict 'velocity' or 'x0' instead")
+        own = getattr(net, "schedule", None)
+        if isinstance(own, Schedule) and repr(own) != repr(schedule):
+            raise ValueError(f"the network carries its own schedule, {own!r}, but the Denoiser was given {schedule!r}; "
+                             "give both the same")
         self.net, self.schedule, self.shape = net, schedule, tuple(shape)
-        self.register_buffer("anchor", torch.zeros(()))  # the device and dtype that samples are made in
+        weights = next((p for p in net.parameters() if p.is_floating_point()), None) \
+            if isinstance(net, nn.Module) else None
+        anchor = torch.zeros(()) if weights is None else torch.zeros((), dtype=weights.dtype, device=weights.device)
+        self.register_buffer("anchor", anchor)  # the device and dtype that samples are made in: the network's
 
     def _times(self, t: Tensor | float, x: Tensor) -> Tensor:
         if tuple(x.shape[1:]) != self.shape or x.ndim != len(self.shape) + 1:

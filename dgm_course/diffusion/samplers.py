@@ -60,6 +60,8 @@ def ddim_step(model: Denoiser, x: Tensor, t: float, s: float, eta: float = 0.0,
     r"""One step of :func:`ddim` from time ``t`` to ``s < t`` (module docstring)."""
     if not 0 <= s < t:
         raise ValueError(f"a step goes back in time: need 0 <= s < t; got s={s!r}, t={t!r}")
+    if not 0 <= eta <= 1:
+        raise ValueError(f"eta must lie in [0, 1] (0: DDIM, 1: ancestral); got {eta!r}")
     sched = model.schedule
     x0, eps = model.predict(t, x)
     ts = torch.tensor([s, t], dtype=torch.float64)
@@ -162,12 +164,12 @@ def probability_flow(model: Denoiser, t_min: float | None = None, **solver: obje
     cnf = CNF(ProbabilityFlowField(model, t_min), dim, **options)  # type: ignore[arg-type]
     prior = sched.prior_std()
     if abs(prior - 1) < 1e-3:
-        return Flow(cnf)
+        return Flow(cnf).to(model.anchor)
     scale = ElementwiseAffine(dim)
     with torch.no_grad():
         scale.log_scale.fill_(-math.log(prior))
     scale.requires_grad_(False)
-    return Flow(Compose([cnf, scale]))
+    return Flow(Compose([cnf, scale])).to(model.anchor)  # the model's device and dtype
 
 
 @torch.no_grad()

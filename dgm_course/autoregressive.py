@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from . import budget
+from . import budget, latent
 from ._checks import positive_int
 
 
@@ -110,6 +110,5 @@ class MADE(nn.Module):
         x = torch.zeros(positive_int(n, "n"), self.dim, dtype=weights.dtype, device=weights.device)
         for j in torch.argsort(self.order).tolist():  # inputs by position in the order
             p = torch.sigmoid(self(x)[:, j])
-            u = torch.rand(n, generator=generator, dtype=p.dtype, device=generator.device if generator else p.device)
-            x[:, j] = (u.to(p.device) < p).to(x.dtype)
+            x[:, j] = (latent.rand_rows(p, generator) < p).to(x.dtype)
         return x

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from . import budget
+from . import budget, latent
 from ._checks import as_points, positive_int
 from .langevin import langevin
 from .nets import mlp
@@ -136,8 +136,7 @@ def denoising_score_matching_loss(energy: EnergyMLP, x: Tensor, sigma: float,
     score of the data blurred by :math:`\mathcal N(0, \sigma^2 I)`, so :math:`e^{-E_\theta}` learns that blurred law."""
     if not sigma > 0:
         raise ValueError(f"sigma must be positive; got {sigma!r}")
-    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype,
-                      device=generator.device if generator is not None else x.device).to(x.device)
+    eps = latent.randn_like(x, generator)
     noisy = (x + sigma * eps).requires_grad_(True)
     (grad,) = torch.autograd.grad(energy(noisy).sum(), noisy, create_graph=True)
     return ((-sigma * grad + eps) ** 2).sum(dim=1).mean()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from . import latent
 from ._checks import positive_int
 
 
@@ -31,10 +32,9 @@ def langevin(score: Callable[[Tensor], Tensor], x: Tensor, step: float, steps: i
     steps = positive_int(steps, "steps")
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 2:
         raise ValueError(f"x must be a floating tensor of shape (batch, ...); got {getattr(x, 'shape', type(x))}")
-    device = generator.device if generator is not None else x.device
     states = [x]
     for _ in range(steps):
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device).to(x.device)
+        z = latent.randn_like(x, generator)
         x = x + 0.5 * step * score(x) + step**0.5 * z
         if not torch.isfinite(x).all():
             raise FloatingPointError(f"Langevin dynamics diverged (NaN or infinite points) with step {step}: "

@@ -20,10 +20,25 @@ LOG_2PI = math.log(2 * math.pi)
 def draw(n: int, dim: int, like: Tensor, generator: torch.Generator | None = None) -> Tensor:
     r"""``n`` draws :math:`z \sim \mathcal N(0, I_{dim})`, shape (n, dim), with the dtype and on the device of
     ``like`` (a parameter or buffer of the model); drawn on ``generator``'s device when one is given."""
-    device = generator.device if generator is not None else like.device
     z = torch.randn(positive_int(n, "n"), positive_int(dim, "dim"), generator=generator, dtype=like.dtype,
-                    device=device)
+                    device=_device(generator, like))
     return z.to(like.device)
+
+
+def _device(generator: torch.Generator | None, like: Tensor) -> torch.device:
+    return generator.device if generator is not None else like.device
+
+
+def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Standard normal noise of the shape and dtype of ``x``, on its device; drawn on ``generator``'s device when one
+    is given (so a CPU generator gives the same noise whatever device ``x`` is on)."""
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=_device(generator, x)).to(x.device)
+
+
+def rand_rows(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One uniform draw in [0, 1) per row of ``x`` (shape (len(x),)), in its dtype and on its device, drawn like
+    :func:`randn_like`."""
+    return torch.rand(len(x), generator=generator, dtype=x.dtype, device=_device(generator, x)).to(x.device)
 
 
 def log_prob(z: Tensor) -> Tensor:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .. import latent
 from .._checks import one_of
 from .schedules import Schedule
 
@@ -142,11 +143,9 @@ def denoising_loss(model: Denoiser, x0: Tensor, generator: torch.Generator | Non
     t_min = (1e-3 if s.kind in ("linear", "cosine") else 0.0) if t_min is None else float(t_min)
     if not 0 <= t_min < s.t_max:
         raise ValueError(f"t_min must lie in [0, {s.t_max}); got {t_min!r}")
-    u = torch.rand(len(x0), generator=generator, dtype=x0.dtype,
-                   device=generator.device if generator else x0.device).to(x0.device)
+    u = latent.rand_rows(x0, generator)
     t = t_min + (s.t_max - t_min) * (u if time_power == 1 else u**time_power)
-    eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype,
-                      device=generator.device if generator else x0.device).to(x0.device)
+    eps = latent.randn_like(x0, generator)
     xt = noisy(s, x0, t, eps)
     out = model(t, xt)
     p = model.parameterisation

@@ -45,11 +45,6 @@ def _start(model: Denoiser, n: int, generator: torch.Generator | None) -> Tensor
     return model.schedule.prior_std() * z.view(n, *model.shape)
 
 
-def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    device = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device).to(x.device)
-
-
 def _grid(model: Denoiser, steps: int) -> list[float]:
     r"""The times :math:`t_N = t_{\max} > \dots > t_0 = 0` of ``steps`` equal steps."""
     return torch.linspace(model.schedule.t_max, 0.0, positive_int(steps, "steps") + 1, dtype=torch.float64).tolist()
@@ -71,7 +66,7 @@ def ddim_step(model: Denoiser, x: Tensor, t: float, s: float, eta: float = 0.0,
         var_ts = sig_t**2 - (a_t / a_s) ** 2 * sig_s**2
         c = eta * math.sqrt(max(var_ts * sig_s**2 / sig_t**2, 0.0))
     out = a_s * x0 + math.sqrt(max(sig_s**2 - c**2, 0.0)) * eps
-    return out + c * _noise(x, generator) if c > 0 else out
+    return out + c * latent.randn_like(x, generator) if c > 0 else out
 
 
 @torch.no_grad()
@@ -118,7 +113,7 @@ def euler_maruyama(model: Denoiser, n: int, steps: int, generator: torch.Generat
         f, g2, dt = float(sched.drift(tt)), float(sched.g2(tt)), t - s
         x = x - dt * (f * x - g2 * model.score(t, x))
         if s > 0:
-            x = x + math.sqrt(g2 * dt) * _noise(x, generator)
+            x = x + math.sqrt(g2 * dt) * latent.randn_like(x, generator)
     return x
 
 

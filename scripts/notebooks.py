@@ -75,6 +75,21 @@ def record(path: Path, nb: nbformat.NotebookNode) -> None:
             print(f"{path.name}: recorded {text.count(chr(10))} lines of a checked cell")
 
 
+def slowest_cells(nb: nbformat.NotebookNode, count: int = 5) -> list[tuple[float, int, str]]:
+    """The `count` code cells that took longest (nbclient's timing metadata), with their first line of code."""
+    from datetime import datetime
+
+    timed = []
+    for index, cell in enumerate(nb.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type == "code" and "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            begin, end = (datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+            timed.append(((end - begin).total_seconds(), index, (lines[0] if lines else "")[:70]))
+    return sorted(timed, reverse=True)[:count]
+
+
 def run(names: list[str]) -> int:
     """Execute each named chapter as the book does (budget and seed from the environment); report and time it."""
     import time
@@ -104,6 +119,8 @@ def run(names: list[str]) -> int:
                 print("".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream"), end="")
         print(f"[run] {path.stem}: {'FAILED' if path.stem in failed else 'ok'} in {time.perf_counter() - start:.0f} s",
               flush=True)
+        for seconds, index, line in slowest_cells(nb):
+            print(f"[run]   {seconds:6.1f} s  cell {index:2d}  {line}", flush=True)
     return 1 if failed else 0
 
 

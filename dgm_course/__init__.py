@@ -13,7 +13,8 @@ The parts, one concept a module, in the book's notation:
 - :mod:`dgm_course.diffusion` -- diffusion and score-based models (schedules, one denoising model read as noise,
   score or velocity, its losses, the samplers and the probability-flow ODE as a flow); :mod:`dgm_course.langevin`
   -- Langevin dynamics from a score.
-- :mod:`dgm_course.autoregressive` -- MADE, the chain rule in one masked pass; :mod:`dgm_course.ebm` -- energies,
+- :mod:`dgm_course.autoregressive` -- the chain rule in one pass: MADE, PixelCNN (plain and gated) and a causal
+  transformer, with one likelihood and sampler; :mod:`dgm_course.ebm` -- energies,
   contrastive divergence with a replay buffer, and 2-D log-partitions on a grid.
 - :mod:`dgm_course.applications` -- super-resolution, galaxy deconvolution, style transfer.
 - :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra.

@@ -5,14 +5,17 @@ Any density factorises along an order :math:`\pi` of the coordinates (``eq-chain
 .. math::
     p(x) = \prod_{i=1}^d p\big(x_{\pi(i)} \mid x_{\pi(1)}, \dots, x_{\pi(i-1)}\big).
 
-MADE (Germain et al. 2015) computes all :math:`d` conditionals in one pass of an MLP whose weights are masked so
-that output :math:`\pi(i)` depends only on the inputs before it in the order: each unit :math:`k` gets a degree
-:math:`m(k)`; the inputs have degrees :math:`1, \dots, d` (by position in the order), hidden units degrees in
-:math:`\{\min m_{\text{prev}}, \dots, d - 1\}`, and a weight from :math:`k'` to :math:`k` is kept when
-:math:`m(k) \ge m(k')` between hidden layers and :math:`m(k) > m(k')` into the outputs (``eq-made-masks``). The
-Jacobian of the outputs with respect to the inputs is then strictly triangular in the order. Here the conditionals
-are Bernoulli (binary images), the outputs their logits; sampling takes :math:`d` passes, one coordinate each.
-Training over several orders, resampled during training, is the order-agnostic variant.
+The three networks here compute all :math:`d` conditionals of a binary image in one pass, each by its own way of
+hiding the future from every output; the conditionals are Bernoulli, the outputs their logits, and the likelihood,
+the loss and the sampler (:math:`d` passes, one pixel each) are shared (:class:`Autoregressive`):
+
+- :class:`MADE` (Germain et al. 2015): an MLP with masked weights;
+- :class:`PixelCNN` (van den Oord, Kalchbrenner and Kavukcuoglu 2016): masked convolutions, and the gated two-stack
+  version (van den Oord et al. 2016) without the blind spot;
+- :class:`CausalTransformer`: self-attention with a causal mask over the pixel sequence, the language model's view.
+
+:func:`dependence` reads with autograd which inputs each output depends on: the tests and the chapter check every
+model's autoregressive property with it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,68 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from . import budget, latent
-from ._checks import positive_int
+from ._checks import one_of, positive_int
+
+
+class Autoregressive(nn.Module):
+    r"""Base class: a subclass sets ``dim`` and implements ``logits(x)`` (batch, d) -> (batch, d), in which output
+    :math:`j` may depend only on the inputs before :math:`j` in ``order`` (a buffer: ``order[j]`` is input
+    :math:`j`'s position; the natural order unless the subclass changes it)."""
+
+    dim: int
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+        self.register_buffer("order", torch.arange(self.dim))
+
+    def logits(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The logits of the :math:`d` conditionals, shape (batch, d)."""
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (batch, {self.dim}) (flatten images first); got {tuple(x.shape)}")
+        return self.logits(x)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        r""":math:`\log p(x) = \sum_i \log p(x_i \mid x_{<i})` for binary ``x`` (batch, d), in nats."""
+        if ((x != 0) & (x != 1)).any():
+            raise ValueError(f"{type(self).__name__}'s conditionals are Bernoulli: x must hold 0s and 1s "
+                             "(binarise images first)")
+        return -F.binary_cross_entropy_with_logits(self(x), x, reduction="none").sum(dim=1)
+
+    def nll(self, x: Tensor) -> Tensor:
+        """The mean negative log-likelihood of a batch (nats): the training loss."""
+        return -self.log_prob(x).mean()
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` samples, one coordinate at a time in the model's order: :math:`d` passes of the network."""
+        anchor = next(self.parameters())
+        x = torch.zeros(positive_int(n, "n"), self.dim, dtype=anchor.dtype, device=anchor.device)
+        for j in torch.argsort(self.order).tolist():  # inputs by position in the order
+            p = torch.sigmoid(self(x)[:, j])
+            x[:, j] = (latent.rand_rows(p, generator) < p).to(x.dtype)
+        return x
+
+
+def dependence(model: Autoregressive, x: Tensor | None = None) -> Tensor:
+    r"""Which inputs each output depends on: the (d, d) 0/1 matrix whose entry :math:`(j, k)` is 1 when the
+    Jacobian :math:`\partial\,\mathrm{logit}_j / \partial x_k` is non-zero at ``x`` (random in :math:`[0, 1]^d`
+    by default: a generic point, where no unit is dead by accident). The autoregressive property is that entry
+    :math:`(j, k)` is 0 unless :math:`x_k` comes before :math:`x_j` in the order."""
+    anchor = next(model.parameters())
+    if x is None:
+        x = torch.rand(model.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = x.to(device=anchor.device, dtype=anchor.dtype).reshape(model.dim)
+    was_training = model.training
+    model.eval()
+    try:
+        jac = torch.autograd.functional.jacobian(lambda v: model(v[None])[0], x)
+    finally:
+        model.train(was_training)
+    return (jac != 0).to(torch.int64).cpu()
 
 
 class MaskedLinear(nn.Linear):
@@ -55,21 +119,26 @@ def made_masks(order: Tensor, hidden: list[int], generator: torch.Generator) -> 
     return masks
 
 
-class MADE(nn.Module):
-    r"""A masked autoencoder for distribution estimation over :math:`\{0, 1\}^d` (module docstring): ``depth`` hidden
-    layers of ``hidden`` units, ``orders`` orders (1: the natural order; more: order-agnostic training, a new order
+class MADE(Autoregressive):
+    r"""MADE (Germain et al. 2015): the chain rule in one pass of an MLP with masked weights.
+
+    Each unit :math:`k` gets a degree :math:`m(k)`; the inputs have degrees :math:`1, \dots, d` (by position in the
+    order), hidden units degrees in :math:`\{\min m_{\text{prev}}, \dots, d - 1\}`, and a weight from :math:`k'` to
+    :math:`k` is kept when :math:`m(k) \ge m(k')` between hidden layers and :math:`m(k) > m(k')` into the outputs
+    (``eq-made-masks``). The Jacobian of the outputs with respect to the inputs is then strictly triangular in the order.
+    Training over several orders, resampled during training, is the order-agnostic variant.
+
+    Over :math:`\{0, 1\}^d`: ``depth`` hidden layers of ``hidden`` units, ``orders`` orders (1: the natural order; more: order-agnostic training, a new order
     drawn by :meth:`next_order`), Bernoulli conditionals. The order drawn last is not part of
     :func:`~dgm_course.training.fit`'s checkpoints."""
 
     def __init__(self, dim: int, hidden: int = 256, depth: int = 2, orders: int = 1, seed: int = 0) -> None:
-        super().__init__()
-        self.dim = positive_int(dim, "dim")
+        super().__init__(dim)
         sizes = [positive_int(hidden, "hidden")] * positive_int(depth, "depth")
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip([dim] + sizes, sizes + [dim]))
         self.generator = torch.Generator().manual_seed(budget.seed(seed))
         self.orders = [torch.arange(dim)] + [torch.randperm(dim, generator=self.generator)
                                              for _ in range(positive_int(orders, "orders") - 1)]
-        self.register_buffer("order", self.orders[0].clone())
         self._masks = [made_masks(o, sizes, self.generator) for o in self.orders]
         self.use_order(0)
 
@@ -85,30 +154,142 @@ class MADE(nn.Module):
         """Order-agnostic training: switch to an order drawn at random among the model's."""
         self.use_order(int(torch.randint(len(self.orders), (1,), generator=self.generator)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """The logits of the :math:`d` conditionals, shape (batch, d)."""
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"x must have shape (batch, {self.dim}) (flatten images first); got {tuple(x.shape)}")
+    def logits(self, x: Tensor) -> Tensor:
         h = x
         for layer in self.layers[:-1]:
             h = F.relu(layer(h))
         return self.layers[-1](h)
 
-    def log_prob(self, x: Tensor) -> Tensor:
-        r""":math:`\log p(x) = \sum_i \log p(x_i \mid x_{<i})` for binary ``x`` (batch, d), in nats."""
-        if ((x != 0) & (x != 1)).any():
-            raise ValueError("MADE's conditionals are Bernoulli: x must hold 0s and 1s (binarise images first)")
-        return -F.binary_cross_entropy_with_logits(self(x), x, reduction="none").sum(dim=1)
 
-    def nll(self, x: Tensor) -> Tensor:
-        return -self.log_prob(x).mean()
+class MaskedConv2d(nn.Conv2d):
+    """A square convolution (odd ``kernel``, same padding) whose weights at and after the centre in raster order are
+    zero: ``kind`` "A" masks the centre too, "B" keeps it."""
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` samples, one coordinate at a time in the model's order: :math:`d` passes of the network."""
-        weights = self.layers[0].weight
-        x = torch.zeros(positive_int(n, "n"), self.dim, dtype=weights.dtype, device=weights.device)
-        for j in torch.argsort(self.order).tolist():  # inputs by position in the order
-            p = torch.sigmoid(self(x)[:, j])
-            x[:, j] = (latent.rand_rows(p, generator) < p).to(x.dtype)
-        return x
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, kind: str) -> None:
+        if positive_int(kernel, "kernel") % 2 == 0:
+            raise ValueError(f"kernel must be odd (a centre pixel); got {kernel}")
+        super().__init__(in_channels, out_channels, kernel, padding=kernel // 2)
+        one_of(kind, ("A", "B"), "kind")
+        mask = torch.zeros(kernel, kernel)
+        mask[: kernel // 2] = 1  # the rows above
+        mask[kernel // 2, : kernel // 2 + (kind == "B")] = 1  # the centre row, left of the centre (and it, for B)
+        self.register_buffer("mask", mask)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+def _shift_down(x: Tensor) -> Tensor:
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+def _shift_right(x: Tensor) -> Tensor:
+    return F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
+
+
+class _GatedLayer(nn.Module):
+    r"""One layer of the two stacks. Invariants (checked by the tests through ``dependence``): the vertical features
+    at :math:`(i, j)` depend on rows :math:`< i` only, the horizontal ones on those and on row :math:`i` left of
+    :math:`j`."""
+
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__()
+        self.rows, self.half = kernel // 2 + 1, kernel // 2
+        self.vertical = nn.Conv2d(channels, 2 * channels, (self.rows, kernel))
+        self.horizontal = nn.Conv2d(channels, 2 * channels, (1, self.half + 1))
+        self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    @staticmethod
+    def gate(h: Tensor) -> Tensor:
+        f, g = h.chunk(2, dim=1)
+        return torch.tanh(f) * torch.sigmoid(g)
+
+    def forward(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        v_pre = self.vertical(F.pad(v, (self.half, self.half, self.rows - 1, 0)))  # rows i-rows+1..i of v
+        h_pre = self.horizontal(F.pad(h, (self.half, 0, 0, 0))) + self.link(v_pre)  # columns j-half..j of h
+        return self.gate(v_pre), h + self.out(self.gate(h_pre))
+
+
+class PixelCNN(Autoregressive):
+    r"""PixelCNN (van den Oord, Kalchbrenner and Kavukcuoglu 2016; gated, van den Oord et al. 2016): the chain rule over
+    an image in raster order, with convolutions that see only the pixels before the one they predict.
+
+    A masked convolution zeroes the kernel's weights at and after its centre in raster order: type A also at the
+    centre (the first layer: a pixel must not see itself), type B not (later layers: the centre now holds features of
+    earlier pixels only). Stacked, these leave a *blind spot*: the pixels above and to the right of the one predicted,
+    which no path of masked kernels reaches, however deep the stack (``dependence`` shows it). The gated PixelCNN
+    removes it with two stacks: a vertical one that sees every row above (its kernels are whole rows of the window,
+    the input shifted down by one row), and a horizontal one that sees the pixels to the left in the current row (the
+    input shifted right by one pixel) plus the vertical stack's features; each layer's activation is the gate
+    :math:`\tanh(W_f * h) \odot \sigma(W_g * h)`.
+
+    A PixelCNN over binary images of ``height`` x ``width`` (flattened in raster order, as every model of
+    :mod:`dgm_course.autoregressive`): ``layers`` layers of ``channels`` features and odd ``kernel``; ``gated``
+    selects the two-stack gated network (module docstring), otherwise a stack of masked convolutions (one of type A,
+    then type B) with ReLUs, which has the blind spot. Two 1x1 convolutions map the features to the logits."""
+
+    def __init__(self, height: int, width: int, channels: int = 64, layers: int = 4, kernel: int = 5,
+                 gated: bool = True) -> None:
+        super().__init__(positive_int(height, "height") * positive_int(width, "width"))
+        self.shape = (height, width)
+        self.gated = bool(gated)
+        positive_int(channels, "channels")
+        if positive_int(kernel, "kernel") % 2 == 0:
+            raise ValueError(f"kernel must be odd (a centre pixel); got {kernel}")
+        if self.gated:
+            self.v_in = nn.Conv2d(1, channels, (kernel // 2 + 1, kernel))  # on the input shifted one row down
+            self.h_in = nn.Conv2d(1, channels, (1, kernel // 2 + 1))  # on the input shifted one pixel right
+            self.stack = nn.ModuleList(_GatedLayer(channels, kernel) for _ in range(positive_int(layers, "layers")))
+        else:
+            self.stack = nn.ModuleList([MaskedConv2d(1, channels, kernel, "A")] + [
+                MaskedConv2d(channels, channels, kernel, "B") for _ in range(positive_int(layers, "layers") - 1)])
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, 1, 1))
+
+    def logits(self, x: Tensor) -> Tensor:
+        image = x.reshape(-1, 1, *self.shape)
+        if self.gated:
+            k = self.v_in.kernel_size[1]
+            v = self.v_in(F.pad(_shift_down(image), (k // 2, k // 2, k // 2, 0)))
+            h = self.h_in(F.pad(_shift_right(image), (k // 2, 0, 0, 0)))
+            for layer in self.stack:
+                v, h = layer(v, h)
+        else:
+            h = image
+            for i, layer in enumerate(self.stack):
+                h = layer(h if i == 0 else F.relu(h))
+        return self.head(h).flatten(1)
+
+
+class CausalTransformer(Autoregressive):
+    r"""A causal transformer over the pixel sequence: the language model's view of the chain rule.
+
+    The image, flattened in raster order, is a sequence of :math:`d` bits. Position :math:`i` reads the sequence
+    shifted right by one (a learnt start vector, then :math:`x_1, \dots, x_{d-1}`), embedded with a learnt position
+    vector, and self-attention with the causal mask (position :math:`i` attends to positions :math:`\le i` only; the
+    weights of the others are :math:`e^{-\infty} = 0`) gives it :math:`x_{<i}` and nothing else: its output is the
+    logit of :math:`p(x_i = 1 \mid x_{<i})`. The layers are PyTorch's own (``nn.TransformerEncoderLayer``, pre-norm,
+    no dropout); what this module adds is the shift, the mask and the Bernoulli head.
+
+    A decoder-only transformer over binary vectors of length ``dim``: ``layers`` pre-norm layers of ``width``
+    features and ``heads`` attention heads (``width`` divisible by ``heads``)."""
+
+    def __init__(self, dim: int, width: int = 64, heads: int = 4, layers: int = 2) -> None:
+        super().__init__(dim)
+        if positive_int(width, "width") % positive_int(heads, "heads"):
+            raise ValueError(f"width must be divisible by heads; got width {width} and heads {heads}")
+        self.embed = nn.Linear(1, width)  # a bit's embedding: x a + (1 - x) b, affine in x
+        self.start = nn.Parameter(torch.zeros(width))
+        self.position = nn.Parameter(0.02 * torch.randn(dim, width))
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, positive_int(layers, "layers"), enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, 1)
+        self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(dim), persistent=False)
+
+    def logits(self, x: Tensor) -> Tensor:
+        tokens = self.embed(x[:, :-1, None])  # x_1 .. x_{d-1}
+        start = self.start.expand(x.shape[0], 1, -1)
+        h = torch.cat([start, tokens], dim=1) + self.position
+        h = self.layers(h, mask=self.mask.to(h.dtype), is_causal=True)
+        return self.head(self.norm(h)).squeeze(-1)

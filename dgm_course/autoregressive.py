@@ -71,22 +71,24 @@ class Autoregressive(nn.Module):
         return x
 
 
-def dependence(model: Autoregressive, x: Tensor | None = None) -> Tensor:
+def dependence(model: Autoregressive, points: int = 4) -> Tensor:
     r"""Which inputs each output depends on: the (d, d) 0/1 matrix whose entry :math:`(j, k)` is 1 when the
-    Jacobian :math:`\partial\,\mathrm{logit}_j / \partial x_k` is non-zero at ``x`` (random in :math:`[0, 1]^d`
-    by default: a generic point, where no unit is dead by accident). The autoregressive property is that entry
-    :math:`(j, k)` is 0 unless :math:`x_k` comes before :math:`x_j` in the order."""
+    Jacobian :math:`\partial\,\mathrm{logit}_j / \partial x_k` is non-zero at one of ``points`` random points of
+    :math:`[0, 1]^d` (fixed seed). A ReLU can be off at one point and hide a dependence there, so the union over
+    several points is read; a zero entry that is structural (a masked path) is zero at every point. The
+    autoregressive property is that entry :math:`(j, k)` is 0 unless :math:`x_k` comes before :math:`x_j` in the
+    order."""
     anchor = next(model.parameters())
-    if x is None:
-        x = torch.rand(model.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    x = x.to(device=anchor.device, dtype=anchor.dtype).reshape(model.dim)
+    xs = torch.rand(positive_int(points, "points"), model.dim, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64).to(device=anchor.device, dtype=anchor.dtype)
     was_training = model.training
     model.eval()
     try:
-        jac = torch.autograd.functional.jacobian(lambda v: model(v[None])[0], x)
+        seen = sum((torch.autograd.functional.jacobian(lambda v: model(v[None])[0], x) != 0).to(torch.int64)
+                   for x in xs)
     finally:
         model.train(was_training)
-    return (jac != 0).to(torch.int64).cpu()
+    return (seen > 0).to(torch.int64).cpu()
 
 
 class MaskedLinear(nn.Linear):
@@ -126,7 +128,8 @@ class MADE(Autoregressive):
     order), hidden units degrees in :math:`\{\min m_{\text{prev}}, \dots, d - 1\}`, and a weight from :math:`k'` to
     :math:`k` is kept when :math:`m(k) \ge m(k')` between hidden layers and :math:`m(k) > m(k')` into the outputs
     (``eq-made-masks``). The Jacobian of the outputs with respect to the inputs is then strictly triangular in the order.
-    Training over several orders, resampled during training, is the order-agnostic variant.
+    Training over several orders is the order-agnostic variant: a loss that calls :meth:`next_order` before
+    each batch, ``lambda x: (made.next_order(), made.nll(x))[1]``.
 
     Over :math:`\{0, 1\}^d`: ``depth`` hidden layers of ``hidden`` units, ``orders`` orders (1: the natural order; more: order-agnostic training, a new order
     drawn by :meth:`next_order`), Bernoulli conditionals. The order drawn last is not part of
@@ -217,16 +220,18 @@ class PixelCNN(Autoregressive):
 
     A masked convolution zeroes the kernel's weights at and after its centre in raster order: type A also at the
     centre (the first layer: a pixel must not see itself), type B not (later layers: the centre now holds features of
-    earlier pixels only). Stacked, these leave a *blind spot*: the pixels above and to the right of the one predicted,
-    which no path of masked kernels reaches, however deep the stack (``dependence`` shows it). The gated PixelCNN
-    removes it with two stacks: a vertical one that sees every row above (its kernels are whole rows of the window,
-    the input shifted down by one row), and a horizontal one that sees the pixels to the left in the current row (the
-    input shifted right by one pixel) plus the vertical stack's features; each layer's activation is the gate
-    :math:`\tanh(W_f * h) \odot \sigma(W_g * h)`.
+    earlier pixels only). Stacked, these leave a *blind spot*: a kernel of half-width :math:`h = k // 2` reaches
+    :math:`h` columns to the right only by climbing a row, so the output at :math:`(r, c)` never sees the earlier
+    pixels :math:`(r', c')` with :math:`r' < r` and :math:`c' - c > h\,(r - r')`, a wedge above and to the right,
+    however deep the stack (``dependence`` shows it). The gated PixelCNN removes it with two stacks: a vertical one
+    whose kernels span the window's full width in the rows above (on the input shifted down by one row), so its
+    receptive field is a rectangle that grows with depth and has no hole, and a horizontal one that sees the pixels
+    to the left in the current row (on the input shifted right by one pixel) plus the vertical stack's features,
+    with a residual connection; each layer's activation is the gate :math:`\tanh(W_f * h) \odot \sigma(W_g * h)`.
 
-    A PixelCNN over binary images of ``height`` x ``width`` (flattened in raster order, as every model of
+    Over binary images of ``height`` x ``width`` (flattened in raster order, as every model of
     :mod:`dgm_course.autoregressive`): ``layers`` layers of ``channels`` features and odd ``kernel``; ``gated``
-    selects the two-stack gated network (module docstring), otherwise a stack of masked convolutions (one of type A,
+    selects the two-stack gated network, otherwise a stack of masked convolutions (one of type A,
     then type B) with ReLUs, which has the blind spot. Two 1x1 convolutions map the features to the logits."""
 
     def __init__(self, height: int, width: int, channels: int = 64, layers: int = 4, kernel: int = 5,

@@ -178,6 +178,17 @@ def test_choose_device(monkeypatch):
 
 # --- checkpoints: never lose or mix up work ----------------------------------------------------------------------
 
+@pytest.fixture
+def ctrl_c_enabled():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal, even where the tests were started with SIGINT ignored (a
+    background job of a non-interactive shell inherits SIG_IGN, and fit rightly leaves an ignored Ctrl-C alone)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _two_phase_run(*, stop_in_round=None, signal_in_round=None, kill_in_round=None):
     """A GAN-like run of two phases on a toy sampler: returns (model, phases), with an optional Ctrl-C (SIGINT),
     KeyboardInterrupt or SIGKILL from inside phase "b" of the given round. (The traps live in a dict, which is not
@@ -224,7 +235,7 @@ def _same(history, model, reference):
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), ref_params))
 
 
-def test_ctrl_c_inside_a_round_saves_the_end_of_that_round_and_resumes_exactly(tmp_path):
+def test_ctrl_c_inside_a_round_saves_the_end_of_that_round_and_resumes_exactly(tmp_path, ctrl_c_enabled):
     reference = _reference()
     path = tmp_path / "run.pt"
     model, phases = _two_phase_run(signal_in_round=7)
@@ -386,7 +397,7 @@ def test_two_gan_objectives_are_two_runs(tmp_path):
                  progress=False)
 
 
-def test_a_resumed_run_evaluates_the_round_it_was_stopped_at(tmp_path):
+def test_a_resumed_run_evaluates_the_round_it_was_stopped_at(tmp_path, ctrl_c_enabled):
     """Ctrl-C in round 6 of a run evaluated every 3 rounds: the resumed run's evaluations are the uninterrupted one's."""
     counter = {"n": 0}
 

@@ -38,14 +38,29 @@ def test_made_probabilities_sum_to_one(k):
     assert total == pytest.approx(1.0, abs=1e-12)
 
 
-def test_made_sampler_reaches_its_own_law():
-    torch.manual_seed(3)
+def _made_in_a_random_order():
     model = MADE(3, hidden=16, depth=1, orders=2, seed=3)
     model.use_order(1)
     for layer in model.layers:
         torch.nn.init.normal_(layer.weight)
+    return model
+
+
+def _random_transformer():
+    model = CausalTransformer(3, width=16, heads=2, layers=1)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.7)
+    return model
+
+
+@pytest.mark.parametrize("make, seed", [(_made_in_a_random_order, 3), (_random_transformer, 5)])
+def test_the_sampler_reaches_the_models_own_law(make, seed):
+    """60,000 draws of 3 bits: each of the 8 frequencies within 4.5 standard errors of the model's probability (the
+    sampler goes through the model's order: MADE's is a random one)."""
+    torch.manual_seed(seed)
+    model = make()
     n = 60_000
-    samples = model.sample(n, torch.Generator().manual_seed(4))
+    samples = model.sample(n, torch.Generator().manual_seed(seed + 1))
     every = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3)))
     with torch.no_grad():
         p = model.log_prob(every).exp()
@@ -141,21 +156,6 @@ def test_probabilities_over_every_binary_image_sum_to_one(name):
     with torch.no_grad():
         total = float(model.log_prob(every).exp().sum())
     assert total == pytest.approx(1.0, abs=1e-12)
-
-
-def test_the_transformer_sampler_reaches_its_own_law():
-    torch.manual_seed(5)
-    model = CausalTransformer(3, width=16, heads=2, layers=1)
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.7)
-    n = 60_000
-    samples = model.sample(n, torch.Generator().manual_seed(6))
-    every = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3)))
-    with torch.no_grad():
-        p = model.log_prob(every).exp()
-    counts = (samples[:, None, :] == every[None]).all(2).sum(0).float()
-    z = (counts / n - p) / torch.sqrt(p * (1 - p) / n)
-    assert z.abs().max() < 4.5
 
 
 def test_pixelcnn_and_transformer_refuse_bad_input():

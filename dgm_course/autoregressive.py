@@ -164,13 +164,19 @@ class MADE(Autoregressive):
         return self.layers[-1](h)
 
 
+def _odd_kernel(kernel: int) -> int:
+    """``kernel`` if it is a positive odd size (a kernel with a centre pixel); a clear error otherwise."""
+    if positive_int(kernel, "kernel") % 2 == 0:
+        raise ValueError(f"kernel must be odd (a centre pixel); got {kernel}")
+    return kernel
+
+
 class MaskedConv2d(nn.Conv2d):
     """A square convolution (odd ``kernel``, same padding) whose weights at and after the centre in raster order are
     zero: ``kind`` "A" masks the centre too, "B" keeps it."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, kind: str) -> None:
-        if positive_int(kernel, "kernel") % 2 == 0:
-            raise ValueError(f"kernel must be odd (a centre pixel); got {kernel}")
+        _odd_kernel(kernel)
         super().__init__(in_channels, out_channels, kernel, padding=kernel // 2)
         one_of(kind, ("A", "B"), "kind")
         mask = torch.zeros(kernel, kernel)
@@ -240,8 +246,7 @@ class PixelCNN(Autoregressive):
         self.shape = (height, width)
         self.gated = bool(gated)
         positive_int(channels, "channels")
-        if positive_int(kernel, "kernel") % 2 == 0:
-            raise ValueError(f"kernel must be odd (a centre pixel); got {kernel}")
+        _odd_kernel(kernel)
         if self.gated:
             self.v_in = nn.Conv2d(1, channels, (kernel // 2 + 1, kernel))  # on the input shifted one row down
             self.h_in = nn.Conv2d(1, channels, (1, kernel // 2 + 1))  # on the input shifted one pixel right

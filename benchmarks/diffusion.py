@@ -45,7 +45,7 @@ def data(n: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def run(seed: int, size: dict) -> dict[str, float]:
-    test = data(size["n_test"], torch.Generator().manual_seed(budget.seed(12345)))
+    test = toy2d.held_out("checkerboard", size["n_test"])
     out: dict[str, float] = {}
     torch.manual_seed(budget.seed(seed))
     model = Denoiser(TimeField(2, 128, 4), Schedule("linear"), "eps")
@@ -54,7 +54,7 @@ def run(seed: int, size: dict) -> dict[str, float]:
     out["diffusion_s"] = history.seconds
     with torch.no_grad():
         out["diffusion_nll"], out["diffusion_se"] = held_out_nll(probability_flow(model).log_prob, test)
-    judge = data(size["n_judge"], torch.Generator().manual_seed(budget.seed(2024))).double()
+    judge = toy2d.held_out("checkerboard", size["n_judge"]).double()
     gen = torch.Generator().manual_seed(budget.seed(seed + 100))
     out["ddim_pass"] = float("inf")
     for steps in size["ddim_steps"]:

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from dgm_course import budget
+from dgm_course.compare import sampling_seconds
 from dgm_course.data import toy2d
 from dgm_course.flows import realnvp, spline_flow
 from dgm_course.metrics import held_out_nll
@@ -69,17 +70,6 @@ def median_step_ms(models: dict[str, tuple[nn.Module, Callable[[Tensor], Tensor]
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
-def sample_ms(sample: Callable[[int], Tensor], n: int = 10_000, repeats: int = 5) -> float:
-    with torch.no_grad():
-        sample(n)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            sample(n)
-            times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
@@ -95,7 +85,7 @@ def main() -> int:
     print(f"data: {DATA}; {layers} coupling layers of width {width}; batch {batch}; Adam lr {lr} with cosine decay;"
           f" seeds {args.seeds}; {torch.get_num_threads()} threads; torch {torch.__version__}, zuko {zuko.__version__}",
           flush=True)
-    test = data(n_test, torch.Generator().manual_seed(12345))
+    test = toy2d.held_out(DATA, n_test)
 
     def build(name: str) -> tuple[nn.Module, Callable[[Tensor], Tensor], Callable[[Tensor], Tensor], Callable]:
         """(model, loss, log_prob, sample) of a fresh, untrained copy."""
@@ -119,7 +109,7 @@ def main() -> int:
             row.nll.append(nll)
             row.se.append(se)
             if math.isnan(row.sample_ms):
-                row.sample_ms = sample_ms(sample)
+                row.sample_ms = 1e3 * sampling_seconds(lambda n, _: sample(n))
             print(f"  seed {seed}, {name}: {history.seconds:.1f} s, held-out NLL {nll:.4f}", flush=True)
     ours, theirs, spline = rows.values()
     ours.target, ours.ok = f"<= 3.53 in <= {budget_nvp:.0f} s", max(ours.nll) <= 3.53 and max(ours.train_s) <= budget_nvp

@@ -1,7 +1,7 @@
 """Benchmark of the GANs of chapters 5 and 6 on the 25-Gaussian grid (means (-4 + 2i, -4 + 2j), std 0.05):
 modes captured and high-quality samples (within 3 std of a mode; a mode counts with at least 20 of 2,500
-samples, as in VEEGAN and PacGAN), energy distance to 2,500 fresh data points, training time; mean, spread
-and worst of several seeds.
+samples, as in VEEGAN and PacGAN), energy distance to 2,500 held-out data points, training time; mean, spread
+and worst of several seeds. The target counts as met only when every seed meets it.
 
     python benchmarks/gan.py               # every row, 3 seeds (about half an hour on 2 CPU cores)
     python benchmarks/gan.py --seeds 5     # more seeds
@@ -75,11 +75,10 @@ def main() -> int:
     if shrink(BEST) not in results:
         return 0
     modes, hq, seconds = results[shrink(BEST)]
-    met = (statistics.mean(modes) >= TARGET_MODES and statistics.mean(hq) >= TARGET_HQ
-           and statistics.mean(seconds) <= TARGET_SECONDS)
-    print(f"\nTarget (the chapters' recipe, mean of the seeds): >= {TARGET_MODES} modes, >= {100 * TARGET_HQ:.0f} % "
-          f"high quality, <= {TARGET_SECONDS} s: {'met' if met else 'NOT met'} ({statistics.mean(modes):.1f} modes, "
-          f"{100 * statistics.mean(hq):.1f} %, {statistics.mean(seconds):.0f} s)")
+    met = min(modes) >= TARGET_MODES and min(hq) >= TARGET_HQ and max(seconds) <= TARGET_SECONDS
+    print(f"\nTarget (the chapters' recipe, under every seed): >= {TARGET_MODES} modes, >= {100 * TARGET_HQ:.0f} % "
+          f"high quality, <= {TARGET_SECONDS} s: {'met' if met else 'NOT met'} (worst seed: {min(modes):.0f} modes, "
+          f"{100 * min(hq):.1f} %, {max(seconds):.0f} s)")
     return 0
 
 

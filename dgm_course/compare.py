@@ -31,7 +31,7 @@ from .diffusion import Denoiser, Schedule, ddim, denoising_loss, probability_flo
 from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
 from .gan import TEXTBOOK, Recipe
 from .gmmn import energy_generator
-from .metrics import energy_distance, energy_test, held_out_nll, mode_coverage
+from .metrics import energy_test, held_out_nll
 from .training import History, Phase, fit
 from .vae import mlp_vae
 
@@ -52,15 +52,39 @@ class Model:
 
 @dataclass(frozen=True)
 class Contender:
-    """A model of the course at the table's size and budget; ``make(steps)`` builds it untrained."""
+    """A model of the course at the table's size and budget. ``make()`` builds it untrained, and :func:`train`
+    fits it for ``steps`` steps with Adam(``lr``) on batches of ``batch``, the rate decaying along a cosine when
+    ``cosine`` (``lr`` None: a model whose loss is a list of phases brings its own optimisers). A GAN is given by
+    its :class:`~dgm_course.gan.Recipe` instead (:meth:`gan`): its batch, its two optimisers and their schedule
+    are the recipe's."""
 
     name: str
     chapter: str
     steps: int
     batch: int
-    lr: float
-    make: Callable[[int], Model]
+    lr: float | None
+    make: Callable[[], Model] | Recipe
     cosine: bool = True
+
+    def __post_init__(self) -> None:
+        positive_int(self.steps, f"{self.name}: steps")
+        positive_int(self.batch, f"{self.name}: batch")
+        if isinstance(self.make, Recipe) and self.lr is not None:
+            raise ValueError(f"{self.name}: a GAN's optimisers are its recipe's, so its lr must be None; use "
+                             "Contender.gan(name, chapter, steps, recipe)")
+
+    @classmethod
+    def gan(cls, name: str, chapter: str, steps: int, recipe: Recipe) -> Contender:
+        """A GAN contender: ``recipe`` trained for ``steps`` rounds (its ``steps`` field is replaced)."""
+        return cls(name, chapter, steps, recipe.batch, None, recipe, cosine=False)
+
+    def build(self, steps: int) -> Model:
+        """The untrained model for a run of ``steps`` steps (a GAN's cosine schedules span them)."""
+        if not isinstance(self.make, Recipe):
+            return self.make()
+        recipe = self.make.but(steps=steps)
+        gan = recipe.build()
+        return Model(gan, gan.phases(recipe), gan.sample)
 
 
 def flow_model(flow: Flow) -> Model:
@@ -80,23 +104,23 @@ def _continuous(flow: Flow, module: nn.Module, loss: Callable[[Tensor], Tensor])
     return Model(module, loss, sample, flow.log_prob, "exact")
 
 
-def _ml_cnf(steps: int) -> Model:
+def _ml_cnf() -> Model:
     flow = Flow(CNF(TimeField(2, 64, 3), 2, method="rk4", steps=8))
     return _continuous(flow, flow, flow.nll)
 
 
-def _otflow(steps: int) -> Model:
+def _otflow() -> Model:
     flow = otflow(2, width=64, steps=8)
     return _continuous(flow, flow, lambda x: otflow_loss(flow, x, cost=0.01, hjb=0.05))
 
 
-def _flow_matching(steps: int) -> Model:
+def _flow_matching() -> Model:
     velocity = TimeField(2, 128, 4)
     flow = Flow(CNF(velocity, 2, method="rk4", steps=16))
     return _continuous(flow, velocity, lambda x: flow_matching_loss(velocity, x, time_power=3.0))
 
 
-def _vae(steps: int) -> Model:
+def _vae() -> Model:
     vae = mlp_vae((2,), latent=2, hidden=128, depth=2, likelihood="gaussian")
 
     def log_prob(x: Tensor) -> Tensor:  # the IWAE bound with k = 256: log p(x) from below
@@ -105,16 +129,7 @@ def _vae(steps: int) -> Model:
     return Model(vae, vae.loss, lambda n, g=None: vae.sample(n, g, noise=True), log_prob, "upper bound")
 
 
-def _gan(recipe: Recipe) -> Callable[[int], Model]:
-    def make(steps: int) -> Model:
-        r = recipe.but(steps=steps)
-        gan = r.build()
-        return Model(gan, r.phases(gan), gan.sample)
-
-    return make
-
-
-def _diffusion(steps: int) -> Model:
+def _diffusion() -> Model:
     r"""DDPM's noise prediction on the linear schedule (chapter 11), trained with flow matching's network, rate and
     emphasis near the data (``time_power=3``); sampled by DDIM in 50 steps, scored by its probability-flow ODE
     (dopri5, exact trace)."""
@@ -124,7 +139,7 @@ def _diffusion(steps: int) -> Model:
                  lambda x: probability_flow(model).log_prob(x), "exact")  # built where the trained model lives
 
 
-def _energy(steps: int) -> Model:
+def _energy() -> Model:
     g = energy_generator(2, 2, hidden=128, depth=3)
     return Model(g, g.loss, g.sample)
 
@@ -134,14 +149,14 @@ _WGAN_GP = TEXTBOOK["wgan-gp"].but(hidden=128, batch=256, lr_g=5e-4, lr_d=5e-4, 
 
 #: The models of the course, in the book's order, at the table's size and budget.
 CONTENDERS: dict[str, Contender] = {c.name: c for c in (
-    Contender("RealNVP", "2", 700, 512, 2e-3, lambda s: flow_model(realnvp(2, 8, 64))),
-    Contender("spline flow", "2", 650, 512, 2e-3, lambda s: flow_model(spline_flow(2, 4, 64))),
+    Contender("RealNVP", "2", 700, 512, 2e-3, lambda: flow_model(realnvp(2, 8, 64))),
+    Contender("spline flow", "2", 650, 512, 2e-3, lambda: flow_model(spline_flow(2, 4, 64))),
     Contender("ML-CNF", "3", 120, 256, 5e-3, _ml_cnf),
     Contender("OT-Flow", "3", 120, 256, 5e-3, _otflow),
     Contender("flow matching", "3", 2500, 512, 6e-3, _flow_matching),
     Contender("VAE", "4", 2500, 512, 1e-3, _vae),
-    Contender("GAN", "5", 800, _GAN.batch, _GAN.lr_g, _gan(_GAN)),
-    Contender("WGAN-GP", "6", 300, _WGAN_GP.batch, _WGAN_GP.lr_g, _gan(_WGAN_GP)),
+    Contender.gan("GAN", "5", 800, _GAN),
+    Contender.gan("WGAN-GP", "6", 300, _WGAN_GP),
     Contender("energy generator", "7", 1300, 512, 1e-3, _energy),
     Contender("diffusion", "11", 2500, 512, 6e-3, _diffusion),
 )}
@@ -174,21 +189,15 @@ def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device:
         raise ValueError(f"scale must be a positive number (1 trains for the table's steps); got {scale!r}")
     steps = max(2, round(c.steps * scale))
     torch.manual_seed(budget.seed(seed))
-    model = c.make(steps)
+    model = c.build(steps)
 
     def data(n: int, g: torch.Generator) -> Tensor:
         return toy2d.sample(dataset, n, g)
 
-    single = callable(model.loss)  # a GAN's phases bring their own optimizers and schedules
-    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr if single else None,
-                  cosine=c.cosine and single, seed=seed, device=device, progress=progress)
+    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr, cosine=c.cosine, seed=seed,
+                  device=device, progress=progress)
     model.module.eval()
     return Trained(c, dataset, model, history)
-
-
-def held_out_points(dataset: str, n: int) -> Tensor:
-    """The held-out points every model is judged on: ``n`` fresh points of ``dataset`` from a fixed seed."""
-    return toy2d.sample(dataset, positive_int(n, "n"), torch.Generator().manual_seed(budget.seed(2024)))
 
 
 def sampling_seconds(sample: Sampler, n: int = 10_000, repeats: int = 2) -> float:
@@ -205,25 +214,20 @@ def sampling_seconds(sample: Sampler, n: int = 10_000, repeats: int = 2) -> floa
 
 
 def judge(trained: Trained, *, n: int = 2000, n_permutations: int = 199, seed: int = 1) -> dict[str, float]:
-    """Measure a trained model on ``n`` :func:`held_out_points` (module docstring). The results also go into
-    ``trained.results`` and the ``n`` samples judged into ``trained.samples``; NaN marks what a model does not
-    have (an NLL; modes, on a data set without modes)."""
+    """Measure a trained model on ``n`` held-out points (:func:`~dgm_course.data.toy2d.held_out`; module
+    docstring). The results also go into ``trained.results`` and the ``n`` samples judged into
+    ``trained.samples``; NaN marks what a model does not have (an NLL; modes, on a data set without modes)."""
     model, dataset = trained.model, trained.dataset
-    test = held_out_points(dataset, n).double()
+    test = toy2d.held_out(dataset, n).double()
     gen = torch.Generator().manual_seed(budget.seed(seed))
     with torch.no_grad():
         samples = model.sample(n, gen).detach().cpu().double()
     stat, p = energy_test(samples, test, n_permutations, gen)
-    results = {"energy": float(energy_distance(samples, test)), "statistic": stat, "p": p,
-               "nll": math.nan, "nll_se": math.nan, "modes": math.nan, "hq": math.nan,
+    results = {**toy2d.score(samples, dataset), "statistic": stat, "p": p, "nll": math.nan, "nll_se": math.nan,
                "train_s": trained.history.seconds, "sample_s": sampling_seconds(model.sample)}
     if model.log_prob is not None:
         device = next(model.module.parameters()).device
         results["nll"], results["nll_se"] = held_out_nll(lambda x: model.log_prob(x.to(device).float()).cpu(), test)
-    if dataset in ("8gaussians", "25gaussians"):
-        means, std = toy2d.modes(dataset)
-        modes, hq = mode_coverage(samples, means, std)
-        results["modes"], results["hq"] = float(modes), hq
     trained.results.update(results)
     trained.samples = samples
     return results

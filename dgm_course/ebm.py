@@ -18,14 +18,13 @@ normalised and scored like any other model of the course.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from . import budget, latent
 from ._checks import as_points, positive_int
 from .langevin import langevin
+from .metrics import log_integrate_2d
 from .nets import mlp
 
 
@@ -111,15 +110,10 @@ def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float =
 
 def log_partition(energy: nn.Module, bound: float, n: int = 400) -> float:
     r""":math:`\log Z_\theta = \log\int_{[-b, b]^2} e^{-E_\theta(x)}\,dx` by the midpoint rule on an :math:`n \times n`
-    grid (2-D energies only; the mass outside the square is taken as negligible)."""
-    n = positive_int(n, "n")
-    h = 2 * bound / n
-    axis = -bound + h * (torch.arange(n, dtype=torch.float64) + 0.5)
-    grid = torch.cartesian_prod(axis, axis)
+    grid (:func:`~dgm_course.metrics.log_integrate_2d`; 2-D energies only, the mass outside the square taken as
+    negligible)."""
     weights = next(energy.parameters())
-    with torch.no_grad():
-        values = torch.cat([-energy(chunk.to(weights)).double().cpu() for chunk in grid.split(40_000)])
-    return float(torch.logsumexp(values, 0)) + 2 * math.log(h)
+    return log_integrate_2d(lambda x: -energy(x.to(weights)), bound, n)
 
 
 def log_prob(energy: nn.Module, x: Tensor, log_z: float) -> Tensor:

@@ -165,12 +165,18 @@ def integrate_2d(log_prob: Callable[[Tensor], Tensor], bound: float, n: int = 40
 
     A correct density integrates to (nearly) one when :math:`[-b, b]^2` holds its mass.
     """
+    return math.exp(log_integrate_2d(log_prob, bound, n))
+
+
+def log_integrate_2d(log_f: Callable[[Tensor], Tensor], bound: float, n: int = 400) -> float:
+    r""":math:`\log\int_{[-b,b]^2} e^{\log f(x)}\,dx` by the midpoint rule on the :math:`n \times n` grid of
+    :func:`grid_2d`, summed in log space (log-sum-exp), so that an unnormalised :math:`f` of any scale (an EBM's
+    :math:`e^{-E_\theta}`) neither overflows nor underflows. ``log_f`` gets float64 points on the CPU."""
     positive_int(n, "n")
     _, _, points = grid_2d(bound, n)
     with torch.no_grad():
-        logp = torch.cat([_per_point(log_prob(chunk), len(chunk)) for chunk in points.split(65536)])
-    h = 2 * bound / n
-    return float(logp.double().exp().sum() * h * h)
+        logp = torch.cat([_per_point(log_f(chunk), len(chunk)).double().cpu() for chunk in points.split(65536)])
+    return float(torch.logsumexp(logp, 0)) + 2 * math.log(2 * bound / n)
 
 
 def held_out_nll(log_prob: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 5000) -> tuple[float, float]:

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from dgm_course.compare import CONTENDERS, Model, Trained, held_out_points, judge, train
+from dgm_course.compare import CONTENDERS, Contender, Model, Trained, judge, train
 from dgm_course.data import toy2d
+from dgm_course.gan import TEXTBOOK
 from dgm_course.gmmn import energy_generator
 from dgm_course.metrics import energy_distance, mode_coverage
 from dgm_course.training import History, fit
@@ -80,8 +81,29 @@ def test_judge_gives_a_perfect_model_the_floors():
 
 
 def test_the_held_out_points_are_fixed_and_fresh():
-    assert torch.equal(held_out_points("moons", 10), held_out_points("moons", 10))
-    assert not torch.equal(held_out_points("moons", 10), toy2d.sample("moons", 10, torch.Generator().manual_seed(0)))
+    assert torch.equal(toy2d.held_out("moons", 10), toy2d.held_out("moons", 10))
+    assert not torch.equal(toy2d.held_out("moons", 10), toy2d.sample("moons", 10, torch.Generator().manual_seed(0)))
+
+
+def test_score_is_the_one_judge_of_samples():
+    """toy2d.score: the energy distance to as many held-out points, and the modes on a mixture only."""
+    x = toy2d.sample("8gaussians", 500, torch.Generator().manual_seed(3))
+    s = toy2d.score(x, "8gaussians")
+    assert s["energy"] == pytest.approx(float(energy_distance(x.double(), toy2d.held_out("8gaussians", 500).double())))
+    assert (s["modes"], s["hq"]) == mode_coverage(x, *toy2d.modes("8gaussians"))
+    moons = toy2d.score(toy2d.sample("moons", 100), "moons")
+    assert math.isnan(moons["modes"]) and math.isnan(moons["hq"]) and moons["energy"] >= 0
+    with pytest.raises(ValueError, match=r"samples must have shape \(batch, 2\)"):
+        toy2d.score(torch.zeros(5, 3), "moons")
+
+
+def test_a_contender_is_a_builder_with_its_rate_or_a_gan_recipe_handed_whole():
+    gan = Contender.gan("GAN-16", "5", 30, TEXTBOOK["nonsaturating"].but(hidden=16, cosine=True, batch=64))
+    assert (gan.batch, gan.lr, gan.cosine) == (64, None, False)
+    discriminator, generator = gan.build(30).loss
+    assert discriminator.scheduler.T_max == 30  # the recipe's schedule spans the run's steps
+    with pytest.raises(ValueError, match="its lr must be None"):
+        Contender("GAN-16", "5", 30, 64, 1e-3, TEXTBOOK["nonsaturating"])  # a rate the recipe would ignore
 
 
 @pytest.mark.parametrize("name", list(CONTENDERS))
@@ -90,7 +112,7 @@ def test_every_contender_trains_and_is_judged(name):
     assert trained.history.seconds > 0 and len(trained.history.loss) >= 2
     r = judge(trained, n=300, n_permutations=19)
     # every number of the table is what it says, recomputed here from the samples judge kept
-    test = held_out_points("8gaussians", 300).double()
+    test = toy2d.held_out("8gaussians", 300).double()
     assert r["energy"] == pytest.approx(float(energy_distance(trained.samples, test)), rel=1e-12)
     modes, hq = mode_coverage(trained.samples, *toy2d.modes("8gaussians"))
     assert (r["modes"], r["hq"]) == (modes, hq)

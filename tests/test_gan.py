@@ -120,8 +120,8 @@ def test_clipping_keeps_every_critic_weight_in_range():
     clip_weights(critic, 0.01)
     assert all(float(p.detach().abs().max()) <= 0.01 + 1e-8 for p in critic.parameters())  # float32 rounding
     gan = GAN(mlp_generator(2, 2, hidden=16), critic, 2)
-    fit(gan, gan.phases("wgan-clip", clip=0.05, lr_d=0.1), lambda n, g: torch.randn(n, 2, generator=g), steps=5,
-        batch_size=32, progress=False)
+    fit(gan, gan.phases(Recipe("wgan-clip", clip=0.05, lr_d=0.1, steps=5)), lambda n, g: torch.randn(n, 2, generator=g),
+        steps=5, batch_size=32, progress=False)
     assert all(float(p.detach().abs().max()) <= 0.05 + 1e-8 for p in critic.parameters())
 
 
@@ -154,7 +154,7 @@ def test_a_short_run_on_eight_gaussians_spreads_the_samples_over_the_modes(objec
     torch.manual_seed(0)
     gan = GAN(mlp_generator(2, 2, hidden=64), mlp_discriminator(2, hidden=64, spectral_norm=objective != "wgan-gp"),
               2)
-    fit(gan, gan.phases(objective, lr_g=1e-3, lr_d=1e-3, n_critic=n_critic, betas=(0.5, 0.9)),
+    fit(gan, gan.phases(Recipe(objective, lr_g=1e-3, lr_d=1e-3, n_critic=n_critic, betas=(0.5, 0.9), steps=600)),
         lambda n, g: toy2d.sample("8gaussians", n, g), steps=600, batch_size=256, progress=False)
     means, std = toy2d.modes("8gaussians")
     with torch.no_grad():
@@ -165,7 +165,7 @@ def test_a_short_run_on_eight_gaussians_spreads_the_samples_over_the_modes(objec
 def test_bad_options_are_named():
     gan = GAN(mlp_generator(2, 2), mlp_discriminator(2, pack=2), 2)
     with pytest.raises(ValueError, match="unknown objective 'lsgan'"):
-        gan.phases("lsgan")
+        gan.phases(Recipe("lsgan"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="divisible by pack = 2"):
         gan.discriminator(torch.zeros(3, 2))
     assert gan.discriminator(torch.zeros(4, 2)).shape == (2, 1)
@@ -202,6 +202,12 @@ def test_recipes_and_train_2d(tmp_path):
     assert LADDER["non-saturating, Adam 2e-4, batch 256"] == TEXTBOOK["nonsaturating"]
     assert BEST == TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024)
     assert all(r.objective == name for name, r in TEXTBOOK.items())
+    gan = BEST.build()
+    discriminator, generator = gan.phases(BEST.but(steps=7))  # the recipe handed whole: its rates, its schedule
+    assert discriminator.repeats == BEST.n_critic and generator.optimizer.param_groups[0]["lr"] == BEST.lr_g
+    assert discriminator.scheduler.T_max == generator.scheduler.T_max == 7
+    assert all(p.scheduler is None for p in gan.phases(TEXTBOOK["wgan-gp"]))
+    assert [p.repeats for p in gan.phases(TEXTBOOK["wgan-gp"])] == [5, 1]
     with pytest.raises(ValueError, match="unknown objective 'wgan'"):
         Recipe("wgan")
     with pytest.raises(ValueError, match="not a Gaussian mixture"):

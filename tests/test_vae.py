@@ -127,6 +127,24 @@ def test_bounds_are_ordered_and_iwae_rises_to_the_evidence(linear):
     assert ((log_p - bounds[1000][0]) < 0.1 * (log_p - elbo[0])).all()
 
 
+def test_evaluate_reports_the_test_elbo_and_the_iwae_nll_of_the_linear_model():
+    """VAE.evaluate (chapter 4's scores) on 3,000 points around the linear model's decoder: the mean ELBO below
+    the mean log-evidence by the mean KL to the posterior, the IWAE NLL (k = 200) above -log p(x) by less than a
+    tenth of the ELBO's gap, each within 4 standard errors; the same seed gives the same numbers."""
+    torch.manual_seed(0)
+    vae = linear_gaussian_vae(dim=5, latent=2, scale=0.5, generator=torch.Generator().manual_seed(3)).double()
+    with torch.no_grad():
+        z = torch.randn(3000, 2, generator=torch.Generator().manual_seed(9), dtype=D64)
+        x = vae.decode(z) + 0.5 * torch.randn(3000, 5, generator=torch.Generator().manual_seed(10), dtype=D64)
+        log_p, kl = log_evidence(vae, x), kl_to_posterior(vae, x)
+    elbo, nll, se = vae.evaluate(x, 200)
+    n_log_p, n_log_p_se = float(-log_p.mean()), float(log_p.std() / math.sqrt(len(x)))
+    assert abs(elbo - float((log_p - kl).mean())) < 4 * float((log_p - kl).std() / math.sqrt(len(x))) + 0.02
+    assert -n_log_p - elbo > 0.1 and 0 <= nll - n_log_p < 0.1 * (-n_log_p - elbo) + 4 * n_log_p_se
+    assert se == pytest.approx(n_log_p_se, rel=0.1)  # the IWAE bound's spread over x is the evidence's
+    assert vae.evaluate(x, 200) == (elbo, nll, se)
+
+
 def test_iwae_chunks_combine_into_one_bound(linear):
     """Taking the k draws in chunks must give the same bound (a log-mean-exp over all k weights, not an
     average of per-chunk bounds, which would be the lower L_chunk): equal means over 300 repeats."""

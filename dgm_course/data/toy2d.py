@@ -36,7 +36,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import budget
 from .._checks import as_points, one_of, positive_int
+from ..metrics import energy_distance, mode_coverage
 
 NAMES = ("checkerboard", "moons", "8gaussians", "25gaussians", "swissroll", "rings")
 
@@ -89,6 +91,30 @@ def sample(name: str, n: int, generator: torch.Generator | None = None) -> Tenso
     return radius.unsqueeze(1) * torch.stack([torch.cos(theta), torch.sin(theta)], dim=1) + 0.08 * randn(n, 2)
 
 
+#: The seed of the held-out points (:func:`held_out`), moved by ``DGM_SEED`` like every seed of the course.
+HELD_OUT_SEED = 2024
+
+
+def held_out(name: str, n: int) -> Tensor:
+    """The held-out points every model of the course is judged on: the first ``n`` points of ``name`` drawn from
+    a generator seeded with :data:`HELD_OUT_SEED` (through :func:`~dgm_course.budget.seed`). Training draws
+    from :func:`~dgm_course.training.fit`'s own stream, so these points are fresh to every model."""
+    return sample(name, n, torch.Generator().manual_seed(budget.seed(HELD_OUT_SEED)))
+
+
+def score(samples: Tensor, name: str) -> dict[str, float]:
+    r"""How close ``samples`` (n, 2) of a model come to the distribution ``name``, the one judge of the 2-D
+    chapters: the energy distance :math:`\hat{\mathcal E}_V` to ``n`` :func:`held_out` points
+    (:func:`~dgm_course.metrics.energy_distance`) and, on the Gaussian mixtures, the modes captured and the
+    fraction of high-quality samples (:func:`~dgm_course.metrics.mode_coverage`; NaN on the other sets)."""
+    x = as_points(samples, dim=2, name="samples").detach().cpu().double()
+    out = {"energy": float(energy_distance(x, held_out(name, len(x)).double())), "modes": math.nan, "hq": math.nan}
+    if name in _MIXTURES:
+        found, hq = mode_coverage(x, *modes(name))
+        out["modes"], out["hq"] = float(found), hq
+    return out
+
+
 # --- exact densities --------------------------------------------------------------------------
 
 
@@ -109,16 +135,24 @@ class _Blur:
         return torch.cat(out)
 
     def noised_log_density(self, x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
-        """log of sum_k w_k N(x; alpha c_k, (alpha^2 sigma_blur^2 + sigma^2) I), differentiable in x; alpha and
-        sigma broadcast against (batch, 1)."""
-        c, lw = self.centres.to(x), self.log_weights.to(x)
-        var = (alpha**2 * self.sigma**2 + sigma**2).expand(len(x), 1)
-        alpha = alpha.expand(len(x), 1)
-        out = []
-        for xb, ab, vb in zip(x.split(2048), alpha.split(2048), var.split(2048)):
-            sq = (xb.unsqueeze(1) - ab.unsqueeze(1) * c.unsqueeze(0)).pow(2).sum(-1)  # (chunk, K)
-            out.append(torch.logsumexp(lw - sq / (2 * vb), dim=1) - torch.log(2 * math.pi * vb[:, 0]))
-        return torch.cat(out)
+        return noised_mixture(x, self.centres.to(x), self.log_weights.to(x), self.sigma, alpha, sigma)
+
+
+def noised_mixture(x: Tensor, centres: Tensor, log_weights: Tensor, std: float, alpha: Tensor, sigma: Tensor
+                   ) -> Tensor:
+    r"""The log-density of :math:`\alpha x_0 + \sigma\varepsilon` for :math:`x_0 \sim \sum_k w_k\mathcal N(c_k, s^2 I)`
+    in :math:`\mathbb R^d`: :math:`\log\sum_k w_k\mathcal N(x;\, \alpha c_k,\, (\alpha^2 s^2 + \sigma^2) I)`,
+    differentiable in ``x`` (batch, d). ``centres`` (k, d) and ``log_weights`` (k,) are in ``x``'s dtype; ``alpha``
+    and ``sigma`` broadcast against (batch, 1). The one formula behind :func:`noised_log_density` and
+    :func:`dgm_course.diffusion.exact.mixture`."""
+    var = (alpha**2 * std**2 + sigma**2).expand(len(x), 1)
+    alpha = alpha.expand(len(x), 1)
+    d = x.shape[1]
+    out = []
+    for xb, ab, vb in zip(x.split(2048), alpha.split(2048), var.split(2048)):
+        sq = (xb.unsqueeze(1) - ab.unsqueeze(1) * centres.unsqueeze(0)).pow(2).sum(-1)  # (chunk, k)
+        out.append(torch.logsumexp(log_weights - sq / (2 * vb), dim=1) - 0.5 * d * torch.log(2 * math.pi * vb[:, 0]))
+    return torch.cat(out)
 
 
 def _gauss_legendre(a: float, b: float, k: int) -> tuple[Tensor, Tensor]:

@@ -49,11 +49,7 @@ def mixture(means: Tensor, std: float, weights: Tensor | None = None) -> NoisedL
         raise ValueError(f"std must be positive; got {std!r}")
 
     def log_density(x: Tensor, alpha: Tensor, sigma: Tensor) -> Tensor:
-        var = alpha**2 * std**2 + sigma**2  # (batch, 1)
-        sq = ((x[:, None, :] - alpha[:, :, None] * means.to(x)[None]) ** 2).sum(-1)  # (batch, k)
-        d = x.shape[1]
-        return torch.logsumexp(torch.log(weights.to(x)) - sq / (2 * var), dim=1) - 0.5 * d * torch.log(
-            2 * torch.pi * var[:, 0])
+        return toy2d.noised_mixture(x, means.to(x), torch.log(weights.to(x)), std, alpha, sigma)
 
     return log_density
 

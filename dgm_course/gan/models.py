@@ -19,17 +19,22 @@ for :func:`~dgm_course.training.fit`, for one of the four objectives of the chap
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import one_of, positive_int
+from .._checks import positive_int
 from ..latent import draw as latent_draw
 from ..nets import mlp
 from ..training import Phase
 from . import losses
 
-OBJECTIVES = ("minimax", "nonsaturating", "wgan-clip", "wgan-gp")
+if TYPE_CHECKING:  # the recipes build GANs; a GAN only reads a recipe's fields
+    from .recipes import Recipe
+
+Objective = Literal["minimax", "nonsaturating", "wgan-clip", "wgan-gp"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 
 class Packed(nn.Module):
@@ -112,17 +117,17 @@ class GAN(nn.Module):
         r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""
         return push_forward(self.generator, self.latent, n, generator)
 
-    def phases(self, objective: str = "nonsaturating", *, lr_g: float = 2e-4, lr_d: float = 2e-4,
-               betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1, gp_weight: float = 10.0,
-               clip: float = 0.01, decay_steps: int | None = None) -> list[Phase]:
-        """The two players of ``objective`` (module docstring) as phases for :func:`~dgm_course.training.fit`:
-        ``n_critic`` discriminator (critic) steps with Adam(``lr_d``), then one generator step with
-        Adam(``lr_g``). ``gp_weight`` is λ of WGAN-GP; ``clip`` the range of WGAN's weight clipping. With
-        ``decay_steps`` (the number of rounds of the run), both learning rates decay to 0 along a cosine."""
-        one_of(objective, OBJECTIVES, "objective")
+    def phases(self, recipe: Recipe) -> list[Phase]:
+        """The two players of ``recipe.objective`` (module docstring) as phases for
+        :func:`~dgm_course.training.fit`: ``recipe.n_critic`` discriminator (critic) steps with
+        Adam(``recipe.lr_d``, ``recipe.betas``), then one generator step with Adam(``recipe.lr_g``). ``gp_weight``
+        is λ of WGAN-GP; ``clip`` the range of WGAN's weight clipping. With ``recipe.cosine``, both learning rates
+        decay to 0 along a cosine over the ``recipe.steps`` rounds of the run. The :class:`~.recipes.Recipe`
+        has checked every field."""
+        objective, gp_weight, clip = recipe.objective, recipe.gp_weight, recipe.clip
         g, d = self.generator, self.discriminator
-        opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
-        opt_d = torch.optim.Adam(d.parameters(), lr=lr_d, betas=betas)
+        opt_g = torch.optim.Adam(g.parameters(), lr=recipe.lr_g, betas=recipe.betas)
+        opt_d = torch.optim.Adam(d.parameters(), lr=recipe.lr_d, betas=recipe.betas)
         wasserstein = objective.startswith("wgan")
 
         def d_loss(x: Tensor) -> Tensor:
@@ -142,10 +147,8 @@ class GAN(nn.Module):
             return generator_loss(d(self.sample(len(x))))
 
         def decay(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
-            if decay_steps is None:
-                return None
-            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=positive_int(decay_steps, "decay_steps"))
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.steps) if recipe.cosine else None
 
         after = (lambda: losses.clip_weights(d, clip)) if objective == "wgan-clip" else None
-        return [Phase("discriminator", d_loss, opt_d, positive_int(n_critic, "n_critic"), decay(opt_d), after),
+        return [Phase("discriminator", d_loss, opt_d, recipe.n_critic, decay(opt_d), after),
                 Phase("generator", g_loss, opt_g, 1, decay(opt_g))]

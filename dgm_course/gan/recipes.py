@@ -4,10 +4,10 @@ A :class:`Recipe` names every choice that decides whether a GAN captures the 25 
 the objective, the networks' size, the learning rates, the batch, the schedule. :data:`TEXTBOOK` holds the
 published defaults of each objective; :data:`BEST` the recipe the chapters arrive at, change by change
 (:data:`LADDER`). :func:`train_2d` trains one recipe through :func:`~dgm_course.training.fit` and
-measures it the same way everywhere (chapters, tests, ``benchmarks/gan.py``): modes captured and the
-fraction of high-quality samples (:func:`~dgm_course.metrics.mode_coverage`) and the energy distance to
-fresh data (:func:`~dgm_course.metrics.energy_distance`). :func:`train_images` trains a recipe as a DCGAN
-and tracks the energy distance between its samples and test images.
+measures it as every 2-D model of the course is measured (:func:`~dgm_course.data.toy2d.score`: modes
+captured, the fraction of high-quality samples and the energy distance to held-out data).
+:func:`train_images` trains a recipe as a DCGAN and tracks the energy distance between its samples and test
+images.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from torch import Tensor
 from .. import budget
 from .._checks import one_of, positive_int
 from ..data import toy2d
-from ..metrics import energy_distance, mode_coverage
-from ..training import History, Phase, fit
-from .models import GAN, OBJECTIVES, dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
+from ..metrics import energy_distance
+from ..training import History, fit
+from .models import GAN, OBJECTIVES, Objective, dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Recipe:
     ``steps`` counts generator steps (rounds); each round has ``n_critic`` discriminator (critic) steps; every
     step draws a fresh ``batch``."""
 
-    objective: str = "nonsaturating"
+    objective: Objective = "nonsaturating"
     hidden: int = 256
     depth: int = 3
     latent: int = 2
@@ -73,13 +73,6 @@ class Recipe:
         return GAN(dcgan_generator(self.latent, shape, self.hidden), dcgan_discriminator(shape, self.hidden),
                    self.latent)
 
-    def phases(self, gan: GAN) -> list[Phase]:
-        """The two players of ``gan`` trained with this recipe (:meth:`GAN.phases`)."""
-        return gan.phases(self.objective, lr_g=self.lr_g, lr_d=self.lr_d, betas=self.betas, n_critic=self.n_critic,
-                          gp_weight=self.gp_weight, clip=self.clip,
-                          decay_steps=self.steps if self.cosine else None)
-
-
 #: The published defaults, on 3 x 256 MLPs: Goodfellow et al. (2014) and DCGAN's Adam(2e-4, beta1 0.5) for
 #: the two GAN objectives; Arjovsky et al. (2017): clipping at 0.01, 5 critic steps, learning rate 5e-5 (they
 #: used RMSProp; here Adam, as everywhere in the course); Gulrajani et al. (2017): lambda = 10, 5 critic
@@ -91,33 +84,30 @@ TEXTBOOK: dict[str, Recipe] = {
     "wgan-gp": Recipe("wgan-gp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, steps=2000),
 }
 
+#: The recipe the chapters arrive at: the textbook non-saturating GAN with learning rates 1e-3 that decay along
+#: a cosine, and batches of 1,024.
+BEST: Recipe = TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024)
+
 #: From the textbook non-saturating GAN to :data:`BEST`, one change at a time.
 LADDER: dict[str, Recipe] = {
     "non-saturating, Adam 2e-4, batch 256": TEXTBOOK["nonsaturating"],
     "+ learning rates 1e-3": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3),
-    "+ cosine decay": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True),
-    "+ batch 1024": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024),
+    "+ cosine decay": BEST.but(batch=TEXTBOOK["nonsaturating"].batch),
+    "+ batch 1024": BEST,
 }
-
-#: The recipe the chapters arrive at.
-BEST: Recipe = LADDER["+ batch 1024"]
 
 
 def evaluate_2d(gan: GAN, dataset: str, n: int = 2500, seed: int = 1, samples: list[Tensor] | None = None
                 ) -> dict[str, float]:
-    """Modes captured, high-quality fraction (a mode counts with >= 20 high-quality samples of ``n``) and
-    the energy distance between ``n`` samples and ``n`` fresh data points, all drawn with ``seed``. When
-    ``samples`` is a list, the ``n`` samples judged are appended to it."""
-    means, std = toy2d.modes(dataset)
+    """``n`` samples drawn with ``seed``, judged by :func:`~dgm_course.data.toy2d.score`: modes captured, the
+    high-quality fraction (a mode counts with >= 20 high-quality samples of ``n``) and the energy distance to
+    ``n`` held-out points. When ``samples`` is a list, the ``n`` samples judged are appended to it."""
     gen = torch.Generator().manual_seed(budget.seed(seed))
     with torch.no_grad():
         drawn = gan.sample(n, gen).detach().cpu()
     if samples is not None:
         samples.append(drawn)
-    x = drawn.double()
-    modes, hq = mode_coverage(x, means, std)
-    energy = float(energy_distance(x, toy2d.sample(dataset, n, gen).double()))
-    return {"modes": float(modes), "hq": hq, "energy": energy}
+    return toy2d.score(drawn, dataset)
 
 
 def train_2d(recipe: Recipe, dataset: str, *, seed: int = 0, evaluate_every: int | None = None,
@@ -132,7 +122,7 @@ def train_2d(recipe: Recipe, dataset: str, *, seed: int = 0, evaluate_every: int
     toy2d.modes(dataset)  # a clear error for a dataset without modes, before any training
     torch.manual_seed(budget.seed(seed))
     gan = recipe.build()
-    phases = recipe.phases(gan)
+    phases = gan.phases(recipe)
 
     def evaluate() -> dict[str, float]:
         return evaluate_2d(gan, dataset, samples=snapshots)
@@ -167,7 +157,7 @@ def train_images(recipe: Recipe, train: Tensor, test: Tensor, *, seed: int = 0, 
         track.manual_seed(1)  # the same latent codes at every evaluation
         return {"energy": float(energy_distance(gan.sample(len(y), track).flatten(1).cpu(), y))}
 
-    history = fit(gan, recipe.phases(gan), train, steps=recipe.steps, batch_size=recipe.batch, seed=seed,
+    history = fit(gan, gan.phases(recipe), train, steps=recipe.steps, batch_size=recipe.batch, seed=seed,
                   device=device, checkpoint=checkpoint, evaluate=evaluate, evaluate_every=evaluate_every,
                   progress=progress)
     return gan, history, float(energy_distance(train[:n_track].flatten(1), y))

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .. import latent
+from .. import budget, latent
 from .._checks import as_images, one_of, positive_int, same_dtype
 from ..nets import mlp
 from .bounds import (
@@ -126,6 +126,18 @@ class VAE(nn.Module):
             log_p = standard_normal_log_prob(z.reshape(-1, self.latent))
             log_w.append(self.log_likelihood(x, z) + (log_p - log_q).reshape(m, -1))
         return log_mean_exp(torch.cat(log_w), dim=0)
+
+    def evaluate(self, x: Tensor, k: int, seed: int = 1) -> tuple[float, float, float]:
+        r"""The test scores that chapter 4 and ``benchmarks/vae.py`` report, in nats per example: the mean ELBO
+        (10 draws each), the IWAE estimate of the negative log-likelihood :math:`-\mathcal L_k` (an upper bound on
+        it in expectation) and its standard error over the examples. The draws come from one generator seeded with
+        ``seed`` (through :func:`~dgm_course.budget.seed`); about 25,000 examples are decoded at a time."""
+        k = positive_int(k, "k")
+        gen = torch.Generator().manual_seed(budget.seed(seed))
+        with torch.no_grad():
+            elbo = torch.cat([self.elbo(part, samples=10, generator=gen) for part in x.split(2500)])
+            iwae = torch.cat([self.iwae_bound(part, k, generator=gen) for part in x.split(max(1, 25_000 // min(k, 500)))])
+        return float(elbo.mean()), float(-iwae.mean()), float(iwae.std() / math.sqrt(len(x)))
 
     # --- generating -----------------------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, noise: bool = False) -> Tensor:

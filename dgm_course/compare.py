@@ -1,7 +1,7 @@
 r"""Every model of the course, trained and judged the same way on a 2-D data set: the course-wide table.
 
 :data:`CONTENDERS` names each model with the chapter that derives it, its size and its training budget
-(steps, batch, learning rate), sized so that each trains in seconds on 2 CPU cores. :func:`train` trains one
+(steps, batch, learning rate; a GAN's recipe), sized so that each trains in seconds on 2 CPU cores. :func:`train` trains one
 through :func:`~dgm_course.training.fit`; :func:`judge` measures it on held-out data with the same code for
 every model:
 
@@ -194,8 +194,11 @@ def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device:
     def data(n: int, g: torch.Generator) -> Tensor:
         return toy2d.sample(dataset, n, g)
 
-    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr, cosine=c.cosine, seed=seed,
-                  device=device, progress=progress)
+    if callable(model.loss) == (c.lr is None):
+        raise ValueError(f"{c.name}: a model trained by one loss function needs a learning rate, and one trained by "
+                         "phases brings its own optimisers (lr None)")
+    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr,
+                  cosine=c.cosine and c.lr is not None, seed=seed, device=device, progress=progress)
     model.module.eval()
     return Trained(c, dataset, model, history)
 

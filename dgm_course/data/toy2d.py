@@ -96,9 +96,10 @@ HELD_OUT_SEED = 2024
 
 
 def held_out(name: str, n: int) -> Tensor:
-    """The held-out points every model of the course is judged on: the first ``n`` points of ``name`` drawn from
-    a generator seeded with :data:`HELD_OUT_SEED` (through :func:`~dgm_course.budget.seed`). Training draws
-    from :func:`~dgm_course.training.fit`'s own stream, so these points are fresh to every model."""
+    """The held-out points every model of the course is judged on: the ``n`` points :func:`sample` draws from a
+    generator seeded with :data:`HELD_OUT_SEED` (through :func:`~dgm_course.budget.seed`; the first 500 of 2,000 are
+    not the 500 of ``held_out(name, 500)``). Training draws from :func:`~dgm_course.training.fit`'s own stream, so
+    these points are fresh to every model."""
     return sample(name, n, torch.Generator().manual_seed(budget.seed(HELD_OUT_SEED)))
 
 

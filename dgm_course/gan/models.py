@@ -120,8 +120,8 @@ class GAN(nn.Module):
     def phases(self, recipe: Recipe) -> list[Phase]:
         """The two players of ``recipe.objective`` (module docstring) as phases for
         :func:`~dgm_course.training.fit`: ``recipe.n_critic`` discriminator (critic) steps with
-        Adam(``recipe.lr_d``, ``recipe.betas``), then one generator step with Adam(``recipe.lr_g``). ``gp_weight``
-        is λ of WGAN-GP; ``clip`` the range of WGAN's weight clipping. With ``recipe.cosine``, both learning rates
+        Adam(``recipe.lr_d``, ``recipe.betas``), then one generator step with Adam(``recipe.lr_g``).
+        ``recipe.gp_weight`` is λ of WGAN-GP; ``recipe.clip`` the range of WGAN's weight clipping. With ``recipe.cosine``, both learning rates
         decay to 0 along a cosine over the ``recipe.steps`` rounds of the run. The :class:`~.recipes.Recipe`
         has checked every field."""
         objective, gp_weight, clip = recipe.objective, recipe.gp_weight, recipe.clip

@@ -1,9 +1,9 @@
 r"""Every model of the course, trained and judged the same way on a 2-D data set: the course-wide table.
 
 :data:`CONTENDERS` names each model with the chapter that derives it, its size and its training budget
-(steps, batch, learning rate; a GAN's recipe), sized so that each trains in seconds on 2 CPU cores. :func:`train` trains one
-through :func:`~dgm_course.training.fit`; :func:`judge` measures it on held-out data with the same code for
-every model:
+(steps, batch, learning rate; a GAN's recipe), sized so that each trains in seconds on 2 CPU cores.
+:func:`train` trains one through :func:`~dgm_course.training.fit`; :func:`judge` measures it on held-out data
+(:func:`~dgm_course.data.toy2d.held_out`) with the same code for every model:
 
 - the energy distance :math:`\hat{\mathcal E}_V` between ``n`` samples and ``n`` held-out points, and the
   p-value of the energy test (:func:`~dgm_course.metrics.energy_test`);

@@ -121,9 +121,9 @@ class GAN(nn.Module):
         """The two players of ``recipe.objective`` (module docstring) as phases for
         :func:`~dgm_course.training.fit`: ``recipe.n_critic`` discriminator (critic) steps with
         Adam(``recipe.lr_d``, ``recipe.betas``), then one generator step with Adam(``recipe.lr_g``).
-        ``recipe.gp_weight`` is λ of WGAN-GP; ``recipe.clip`` the range of WGAN's weight clipping. With ``recipe.cosine``, both learning rates
-        decay to 0 along a cosine over the ``recipe.steps`` rounds of the run. The :class:`~.recipes.Recipe`
-        has checked every field."""
+        ``recipe.gp_weight`` is λ of WGAN-GP; ``recipe.clip`` the range of WGAN's weight clipping. With
+        ``recipe.cosine``, both learning rates decay to 0 along a cosine over the ``recipe.steps`` rounds of the
+        run. The :class:`~.recipes.Recipe` has checked every field."""
         objective, gp_weight, clip = recipe.objective, recipe.gp_weight, recipe.clip
         g, d = self.generator, self.discriminator
         opt_g = torch.optim.Adam(g.parameters(), lr=recipe.lr_g, betas=recipe.betas)

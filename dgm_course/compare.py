@@ -194,9 +194,9 @@ def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device:
     def data(n: int, g: torch.Generator) -> Tensor:
         return toy2d.sample(dataset, n, g)
 
-    if callable(model.loss) == (c.lr is None):
-        raise ValueError(f"{c.name}: a model trained by one loss function needs a learning rate, and one trained by "
-                         "phases brings its own optimisers (lr None)")
+    if callable(model.loss) and c.lr is None:  # (fit refuses a learning rate given with phases)
+        raise ValueError(f"{c.name}: a model trained by one loss function needs a learning rate; lr None is for one "
+                         "trained by phases, which bring their own optimisers")
     history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr,
                   cosine=c.cosine and c.lr is not None, seed=seed, device=device, progress=progress)
     model.module.eval()

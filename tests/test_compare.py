@@ -104,6 +104,12 @@ def test_a_contender_is_a_builder_with_its_rate_or_a_gan_recipe_handed_whole():
     assert discriminator.scheduler.T_max == 30  # the recipe's schedule spans the run's steps
     with pytest.raises(ValueError, match="its lr must be None"):
         Contender("GAN-16", "5", 30, 64, 1e-3, TEXTBOOK["nonsaturating"])  # a rate the recipe would ignore
+    CONTENDERS["VAE without a rate"] = Contender("VAE without a rate", "4", 5, 64, None, CONTENDERS["VAE"].make)
+    try:
+        with pytest.raises(ValueError, match="needs a learning rate"):  # not a silent default rate
+            train("VAE without a rate", "moons")
+    finally:
+        del CONTENDERS["VAE without a rate"]
 
 
 @pytest.mark.parametrize("name", list(CONTENDERS))

@@ -352,7 +352,11 @@ def _interrupts_wait_for_round_end(active: bool) -> Iterator[Callable[[], bool]]
 
 def _step(p: Phase, batch: Tensor, max_grad_norm: float | None) -> float:
     """One optimizer step of phase ``p``; raises :class:`TrainingDiverged` on a NaN/inf loss or gradient, before
-    the step is applied (so the parameters never take a non-finite value)."""
+    the step is applied (so the parameters never take a non-finite value).
+
+    The loss and the gradient norm come back to the host in one read: the price of deciding, before the step,
+    whether to take it (on a GPU one synchronisation per step, as in PyTorch's own ``GradScaler``; on the CPU
+    nothing to wait for). The history records that loss, so nothing else reads the device."""
     p.optimizer.zero_grad(set_to_none=True)
     value = p.loss(batch)
     if not isinstance(value, Tensor):
@@ -360,16 +364,16 @@ def _step(p: Phase, batch: Tensor, max_grad_norm: float | None) -> float:
                          f"{type(value).__name__}")
     if value.ndim != 0:
         raise ValueError(f"phase {p.name!r}: the loss must be a scalar; got shape {tuple(value.shape)}")
-    loss = float(value.detach())
+    value.backward()
+    params = [q for group in p.optimizer.param_groups for q in group["params"] if q.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm is not None else math.inf)
+    loss, grad_norm = torch.stack([value.detach().double(), norm.double()]).tolist()  # the one read
     if not math.isfinite(loss):
         raise TrainingDiverged(
             f"the {p.name!r} loss is {loss}. Lower the learning rate, clip gradients (max_grad_norm) "
             "or check the data."
         )
-    value.backward()
-    params = [q for group in p.optimizer.param_groups for q in group["params"] if q.grad is not None]
-    norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm is not None else math.inf)
-    if not torch.isfinite(norm):
+    if not math.isfinite(grad_norm):
         raise TrainingDiverged(f"the {p.name!r} gradient is not finite (loss {loss}); lower the learning rate.")
     p.optimizer.step()
     if p.after_step is not None:

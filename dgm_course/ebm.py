@@ -22,10 +22,12 @@ import torch
 from torch import Tensor, nn
 
 from . import budget, latent
-from ._checks import as_points, positive_int
+from ._checks import as_points, one_of, positive_int
+from .data import toy2d
 from .langevin import langevin
-from .metrics import log_integrate_2d
+from .metrics import held_out_nll, log_integrate_2d
 from .nets import mlp
+from .training import History, fit
 
 
 class EnergyMLP(nn.Module):
@@ -106,6 +108,37 @@ def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float =
         raise ValueError(f"penalty must be >= 0; got {penalty!r}")
     e_pos, e_neg = energy(data), energy(negatives.detach())
     return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
+
+
+def train_cd(dataset: str, *, chain_steps: int = 20, steps: int = 2000, hidden: int = 128, batch: int = 256,
+             buffer_size: int = 10_000, step: float = 0.01, lr: float = 1e-3, seed: int = 0,
+             progress: bool | None = None) -> tuple[EnergyMLP, ReplayBuffer, History]:
+    r"""Train an :class:`EnergyMLP` (3 layers of ``hidden``) on the toy data set ``dataset`` by contrastive
+    divergence (:func:`cd_loss`): every step, ``chain_steps`` Langevin steps of size ``step`` from the replay buffer
+    (``buffer_size`` chains, started uniform on the data set's square) give the negative phase. The chapter and
+    ``benchmarks/ebm.py`` both train with it. Returns the energy, the buffer and :func:`~dgm_course.training.fit`'s
+    history."""
+    bound = toy2d.BOUNDS[one_of(dataset, toy2d.NAMES, "toy data set")]
+    torch.manual_seed(budget.seed(seed))
+    energy = EnergyMLP(2, hidden, 3)
+    buffer = ReplayBuffer(2, size=buffer_size, bound=bound, generator=torch.Generator().manual_seed(budget.seed(seed)))
+
+    def loss(x: Tensor) -> Tensor:
+        return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step))
+
+    history = fit(energy, loss, lambda n, g: toy2d.sample(dataset, n, g), steps=steps, batch_size=batch, lr=lr,
+                  seed=seed, progress=progress)
+    return energy, buffer, history
+
+
+def held_out_2d(energy: nn.Module, x: Tensor, bound: float, n: int = 400) -> tuple[float, float, float]:
+    r"""The held-out NLL (nats, with its standard error) of the points ``x`` under :math:`e^{-E_	heta}/Z_	heta`,
+    :math:`Z_	heta` from :func:`log_partition` on :math:`[-b, b]^2` (``n`` x ``n`` grid); returns
+    ``(nll, se, log_z)``."""
+    log_z = log_partition(energy, bound, n)
+    with torch.no_grad():
+        nll, se = held_out_nll(lambda y: log_prob(energy, y, log_z), x)
+    return nll, se, log_z
 
 
 def log_partition(energy: nn.Module, bound: float, n: int = 400) -> float:

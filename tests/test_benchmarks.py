@@ -123,3 +123,15 @@ def test_diffusion_benchmark_prints_its_table() -> None:
     nll = [line.split("|")[3] for line in run.stdout.splitlines() if line.startswith("| diffusion (VP")]
     per_seed = [float(v) for v in nll[0].split("/")]
     assert len(per_seed) == 3 and all(v > 3.4657 - 0.1 for v in per_seed)  # three seeds, none below ln 32
+
+
+def test_ebm_benchmark_prints_its_table() -> None:
+    env = {**os.environ, "DGM_PROGRESS": "0"}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ebm.py"), "--smoke"], capture_output=True,
+                         text=True, env=env, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = {line.split("|")[1].strip(): line.split("|") for line in run.stdout.splitlines() if line.startswith("| ")}
+    for name, entropy in (("8gaussians", 2.832), ("moons", 2.394)):
+        assert name in rows, run.stdout
+        assert float(rows[name][2]) == pytest.approx(entropy, abs=1e-3)  # the floor, the data's entropy
+        assert float(rows[name][3]) > float(rows[name][2]) - 0.1  # no held-out NLL far below the floor

@@ -7,7 +7,18 @@ import pytest
 import torch
 from torch import nn
 
-from dgm_course.ebm import EnergyMLP, ReplayBuffer, cd_loss, log_partition, log_prob, negative_samples
+from dgm_course import budget
+from dgm_course.data import toy2d
+from dgm_course.ebm import (
+    EnergyMLP,
+    ReplayBuffer,
+    cd_loss,
+    held_out_2d,
+    log_partition,
+    log_prob,
+    negative_samples,
+    train_cd,
+)
 from dgm_course.langevin import langevin
 from dgm_course.training import fit
 
@@ -34,6 +45,31 @@ def test_log_partition_of_a_gaussian_energy_and_its_normalised_density():
     x = torch.randn(10, 2, dtype=torch.float64)
     truth = torch.distributions.Normal(energy.m.detach(), 0.7).log_prob(x).sum(1)
     torch.testing.assert_close(log_prob(energy, x, log_z).detach(), truth, atol=1e-6, rtol=0)
+
+
+def test_held_out_2d_is_the_exact_nll_of_a_gaussian_energy():
+    energy = Quadratic()
+    x = energy.m.detach() + 0.7 * torch.randn(4000, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    nll, se, log_z = held_out_2d(energy, x, bound=8.0, n=800)
+    exact = -torch.distributions.Normal(energy.m.detach(), 0.7).log_prob(x).sum(1)
+    assert log_z == pytest.approx(math.log(2 * math.pi * 0.7**2), abs=1e-6)
+    assert nll == pytest.approx(float(exact.mean()), abs=1e-6)
+    assert se == pytest.approx(float(exact.std() / math.sqrt(len(x))), rel=1e-3)
+
+
+def test_train_cd_is_the_chapters_loop_and_refuses_unknown_data():
+    """train_cd is cd_loss on the buffer's chains through fit, step for step (the same losses as the loop written
+    out), and names the toy data sets when given another."""
+    kw = dict(chain_steps=3, steps=15, hidden=16, batch=32, buffer_size=200, seed=2)
+    _, _, history = train_cd("moons", **kw, progress=False)
+    torch.manual_seed(budget.seed(2))
+    energy = EnergyMLP(2, 16, 3)
+    buffer = ReplayBuffer(2, size=200, bound=toy2d.BOUNDS["moons"], generator=torch.Generator().manual_seed(budget.seed(2)))
+    by_hand = fit(energy, lambda x: cd_loss(energy, x, negative_samples(energy, buffer, len(x), 3, 0.01)),
+                  lambda n, g: toy2d.sample("moons", n, g), steps=15, batch_size=32, lr=1e-3, seed=2, progress=False)
+    assert history.loss == by_hand.loss
+    with pytest.raises(ValueError, match="unknown toy data set 'moon'; choose one of"):
+        train_cd("moon", **kw)
 
 
 def test_the_contrastive_divergence_gradient_is_the_likelihoods():

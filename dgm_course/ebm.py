@@ -110,31 +110,45 @@ def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float =
     return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
 
 
-def train_cd(dataset: str, *, chain_steps: int = 20, steps: int = 2000, hidden: int = 128, batch: int = 256,
-             buffer_size: int = 10_000, step: float = 0.01, lr: float = 1e-3, seed: int = 0,
-             progress: bool | None = None) -> tuple[EnergyMLP, ReplayBuffer, History]:
-    r"""Train an :class:`EnergyMLP` (3 layers of ``hidden``) on the toy data set ``dataset`` by contrastive
-    divergence (:func:`cd_loss`): every step, ``chain_steps`` Langevin steps of size ``step`` from the replay buffer
-    (``buffer_size`` chains, started uniform on the data set's square) give the negative phase. The chapter and
-    ``benchmarks/ebm.py`` both train with it. Returns the energy, the buffer and :func:`~dgm_course.training.fit`'s
-    history."""
+def train_cd(dataset: str, *, chain_steps: int = 20, step_size: float = 0.01, steps: int = 2000, hidden: int = 128,
+             batch: int = 256, buffer_size: int = 10_000, lr: float = 1e-3, seed: int = 0,
+             device: str | torch.device | None = None, progress: bool | None = None
+             ) -> tuple[EnergyMLP, ReplayBuffer, History]:
+    r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) on the toy data set ``dataset`` by contrastive
+    divergence: the run of chapter 14, which ``benchmarks/ebm.py`` repeats under three seeds.
+
+    Each of the ``steps`` training steps draws a batch :math:`x^+` of ``batch`` data points; the negatives
+    :math:`x^-` are ``chain_steps`` Langevin steps of size ``step_size`` (:math:`\delta`) from ``batch`` chains
+    of the replay buffer (``buffer_size`` chains started uniform on the data set's square, 5 % renewed at every
+    draw; :func:`negative_samples`); Adam(``lr``) then lowers :func:`cd_loss` (the gradient ``eq-cd`` plus the
+    penalty :math:`\lambda = 0.1` on the squared energies) through :func:`~dgm_course.training.fit`. The global torch
+    generator is seeded with ``seed`` (through :func:`~dgm_course.budget.seed`) before the energy is built, so the
+    initialisation follows ``DGM_SEED`` too. Returns the energy, the buffer (the model's short-run samples) and the
+    history.
+
+    Raises:
+        ValueError: an unknown data set, or a batch larger than the buffer (each step draws ``batch`` chains).
+    """
     bound = toy2d.BOUNDS[one_of(dataset, toy2d.NAMES, "toy data set")]
+    if positive_int(batch, "batch") > positive_int(buffer_size, "buffer_size"):
+        raise ValueError(f"batch ({batch}) must not exceed buffer_size ({buffer_size}): each step draws one chain of "
+                         "the buffer per data point; raise buffer_size or lower batch")
     torch.manual_seed(budget.seed(seed))
     energy = EnergyMLP(2, hidden, 3)
     buffer = ReplayBuffer(2, size=buffer_size, bound=bound, generator=torch.Generator().manual_seed(budget.seed(seed)))
 
     def loss(x: Tensor) -> Tensor:
-        return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step))
+        return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step_size))
 
     history = fit(energy, loss, lambda n, g: toy2d.sample(dataset, n, g), steps=steps, batch_size=batch, lr=lr,
-                  seed=seed, progress=progress)
+                  seed=seed, device=device, progress=progress)
     return energy, buffer, history
 
 
 def held_out_2d(energy: nn.Module, x: Tensor, bound: float, n: int = 400) -> tuple[float, float, float]:
-    r"""The held-out NLL (nats, with its standard error) of the points ``x`` under :math:`e^{-E_	heta}/Z_	heta`,
-    :math:`Z_	heta` from :func:`log_partition` on :math:`[-b, b]^2` (``n`` x ``n`` grid); returns
-    ``(nll, se, log_z)``."""
+    r"""The held-out NLL (nats) of the points ``x`` under :math:`e^{-E_\theta}/Z_\theta` and its standard error, with
+    :math:`\log Z_\theta` from :func:`log_partition` on :math:`[-b, b]^2` (an ``n`` x ``n`` grid, ``b`` =
+    ``bound``); returns ``(nll, se, log_z)``."""
     log_z = log_partition(energy, bound, n)
     with torch.no_grad():
         nll, se = held_out_nll(lambda y: log_prob(energy, y, log_z), x)

@@ -367,7 +367,7 @@ def _step(p: Phase, batch: Tensor, max_grad_norm: float | None) -> float:
     value.backward()
     params = [q for group in p.optimizer.param_groups for q in group["params"] if q.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm is not None else math.inf)
-    loss, grad_norm = torch.stack([value.detach().double(), norm.double()]).tolist()  # the one read
+    loss, grad_norm = torch.stack([value.detach(), norm.to(value)]).tolist()  # the one read (no float64: MPS has none)
     if not math.isfinite(loss):
         raise TrainingDiverged(
             f"the {p.name!r} loss is {loss}. Lower the learning rate, clip gradients (max_grad_norm) "

@@ -70,6 +70,8 @@ def test_train_cd_is_the_chapters_loop_and_refuses_unknown_data():
     assert history.loss == by_hand.loss
     with pytest.raises(ValueError, match="unknown toy data set 'moon'; choose one of"):
         train_cd("moon", **kw)
+    with pytest.raises(ValueError, match=r"batch \(32\) must not exceed buffer_size \(20\)"):
+        train_cd("moons", **{**kw, "buffer_size": 20})
 
 
 def test_the_contrastive_divergence_gradient_is_the_likelihoods():

@@ -2,7 +2,7 @@
 short-run Langevin chains and a replay buffer (``dgm_course.ebm.train_cd``), its density normalised on a grid and
 scored on held-out points against the data's entropy, the floor no model can beat.
 
-    python benchmarks/ebm.py            # 8 Gaussians and moons, seeds 0 1 2 (about 10 minutes on 2 CPU cores)
+    python benchmarks/ebm.py            # 8 Gaussians and moons, seeds 0 1 2 (about 13 minutes on 2 CPU cores)
     python benchmarks/ebm.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/ebm.py --check    # exit 1 when a target is missed
 

@@ -100,11 +100,11 @@ def test_page_reads_offline_with_math_figures_and_buttons(site, browser, name):
             page.evaluate("MathJax.startup.promise")
             assert page.locator("mjx-container").count() > 0, "math is not typeset"
             assert page.locator("mjx-merror").count() == 0, "MathJax reports a TeX error"
+        broken = page.locator("img").evaluate_all(
+            "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src') || i.id)")
+        assert not broken, f"images that did not render: {broken}"
         if name.startswith("notebooks/"):
-            figures = page.locator("div.cell_output img")
-            assert figures.count() >= 1, "a notebook page without figures"
-            widths = figures.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
-            assert all(w > 0 for w in widths), f"figures that did not load: {widths}"
+            assert page.locator("div.cell_output img").count() >= 1, "a notebook page without figures"
             assert page.locator('a[href*="colab.research.google.com"]').count() >= 1, "no Colab launch button"
             assert page.locator('a[href*="mybinder.org"]').count() >= 1, "no Binder launch button"
             raw_tables = page.locator("div.cell_output p").evaluate_all(
@@ -144,3 +144,97 @@ def test_no_page_shows_the_build_machine_warnings_or_paths():
             assert leak not in text, f"{page.name} shows {leak!r}"
         title = text.find("<h1")
         assert title != -1 and "pip install" not in text[:title], f"{page.name}: code above the chapter's title"
+
+
+def test_every_animation_advances_one_frame_on_click(site, browser):
+    """matplotlib's animation controls (plotting.animation_html): "Next frame" moves the slider by one and shows
+    another picture."""
+    root, base = site
+    pages = [n for n in _pages() if 'class="animation"' in (root / n).read_text()]
+    assert pages, "no page shows an animation"
+    for name in pages:
+        page, problems = _visit(browser, f"{base}/{name}")
+        try:
+            for animation in page.locator("div.animation").all():
+                animation.scroll_into_view_if_needed()
+                slider, picture = animation.locator("input.anim-slider"), animation.locator("img")
+                before = (slider.input_value(), picture.get_attribute("src"))
+                assert before[0] == "0" and before[1], f"{name}: the animation does not start on its first frame"
+                animation.locator('button[title="Next frame"]').click()
+                after = (slider.input_value(), picture.get_attribute("src"))
+                assert after[0] == "1" and after[1] != before[1], f"{name}: Next frame did not advance ({after[0]})"
+                animation.locator('button[title="Previous frame"]').click()
+                assert slider.input_value() == "0", f"{name}: Previous frame did not go back"
+            assert not problems, "\n".join(problems)
+        finally:
+            page.close()
+
+
+def test_the_search_page_finds_a_word_from_each_chapter(site, browser):
+    """Sphinx's search, offline: each chapter's page is among the results for the first long word of its title."""
+    import re
+
+    root, base = site
+    chapters = [n for n in _pages() if n.startswith("notebooks/")]
+    assert chapters
+    for name in chapters:
+        title = re.sub(r"<[^>]+>", "", re.search(r"<h1[^>]*>(.*?)</h1>", (root / name).read_text(), re.S).group(1))
+        word = max(re.findall(r"[A-Za-z]+", title), key=len)
+        page, problems = _visit(browser, f"{base}/search.html?q={word}")
+        try:
+            page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+            hits = page.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")
+            assert any(name in hit for hit in hits), f"searching {word!r} does not find {name}: {hits[:5]}"
+            assert not problems, "\n".join(problems)
+        finally:
+            page.close()
+
+
+def test_every_internal_link_resolves():
+    """A link checker over the built HTML, offline: every local href and src names a file of the book, and every
+    #fragment an id (or name) on the page it points to."""
+    from html.parser import HTMLParser
+    from urllib.parse import unquote, urlsplit
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.ids: set[str] = set()
+            self.links: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            for key in ("id", "name") if tag != "meta" else ():
+                if attrs.get(key):
+                    self.ids.add(attrs[key])
+            for key in ("href", "src"):
+                if attrs.get(key) and not (tag == "link" and attrs.get("rel") in ("canonical", "alternate")):
+                    self.links.append(attrs[key])
+
+    root = Path(HTML)
+    parsed: dict[Path, Links] = {}
+
+    def parse(path: Path) -> Links:
+        if path not in parsed:
+            parsed[path] = Links()
+            parsed[path].feed(path.read_text(errors="replace"))
+        return parsed[path]
+
+    pages = sorted(p for p in root.rglob("*.html") if "_static" not in p.parts)
+    broken: list[str] = []
+    checked = 0
+    for page in pages:
+        for link in parse(page).links:
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc or link.startswith(("javascript:", "mailto:", "data:")):
+                continue  # external: the launch and repository buttons, credits; not followed offline
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            checked += 1
+            if not target.is_file() or root.resolve() not in target.parents:
+                broken.append(f"{page.relative_to(root)}: {link} (no such file)")
+            elif parts.fragment and target.suffix == ".html" and unquote(parts.fragment) not in parse(target).ids:
+                broken.append(f"{page.relative_to(root)}: {link} (no #{parts.fragment} there)")
+    assert checked > 100, f"only {checked} internal links found"
+    assert not broken, f"{len(broken)} broken links:\n" + "\n".join(broken[:40])

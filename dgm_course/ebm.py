@@ -13,7 +13,10 @@ dynamics on :math:`\nabla_x \log p_\theta = -\nabla_x E_\theta` (:mod:`dgm_cours
 a replay buffer of earlier samples (persistent chains, Tieleman 2008; with 5 % fresh noise, Du & Mordatch 2019).
 :func:`cd_loss` is the surrogate whose gradient is that difference, plus Du & Mordatch's penalty on the squared
 energies. In 2-D, :func:`log_partition` computes :math:`\log Z_\theta` on a grid, so the trained density can be
-normalised and scored like any other model of the course.
+normalised and scored like any other model of the course. Score matching trains the same energy with no sample
+from the model at all (:func:`score_matching_loss`, Hyvärinen 2005, exact or sliced; and
+:func:`denoising_score_matching_loss`, Vincent 2011), since :math:`-\nabla_x E_\theta` does not involve
+:math:`Z_\theta`.
 """
 
 from __future__ import annotations
@@ -167,6 +170,40 @@ def log_prob(energy: nn.Module, x: Tensor, log_z: float) -> Tensor:
     r""":math:`\log p_\theta(x) = -E_\theta(x) - \log Z_\theta` with :math:`\log Z_\theta` from :func:`log_partition`."""
     x = as_points(x)
     return -energy(x) - log_z
+
+
+def score_matching_loss(energy: nn.Module, x: Tensor, projections: int | None = None,
+                        generator: torch.Generator | None = None) -> Tensor:
+    r"""Train an energy without sampling from it: Hyvärinen's (2005) score matching with the model's score
+    :math:`s_\theta = -\nabla_x E_\theta`,
+
+    .. math::
+        J(\theta) = \mathbb E_{p_{\mathrm{data}}}\Big[\operatorname{tr} \nabla_x s_\theta(x)
+        + \tfrac12 \lVert s_\theta(x) \rVert^2\Big]
+        = \tfrac12\, \mathbb E_{p_{\mathrm{data}}} \lVert s_\theta(x) - \nabla_x \log p_{\mathrm{data}}(x) \rVert^2
+        - C,
+
+    where :math:`C = \frac12 \mathbb E \lVert \nabla \log p_{\mathrm{data}} \rVert^2` does not depend on
+    :math:`\theta` (integration by parts; ``eq-hyvarinen`` in the book, with its assumptions). With ``projections=None``
+    the trace is exact (one backward pass per dimension: fine in 2-D); with ``projections=k``, sliced score matching
+    (Song et al. 2019) replaces it by :math:`\frac1k \sum_j v_j^\top \nabla_x s_\theta\, v_j`, :math:`v_j \sim
+    \mathcal N(0, I)` drawn from ``generator``, which has the same expectation and costs one backward pass per
+    projection whatever the dimension. (Only the trace is sliced; :math:`\lVert s_\theta \rVert^2` is exact.)"""
+    x = as_points(x)
+    if projections is not None:
+        projections = positive_int(projections, "projections")
+    y = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(energy(y).sum(), y, create_graph=True)
+    score = -grad
+    if projections is None:  # tr grad s = sum_i d s_i / d x_i, one backward pass each
+        trace = sum(torch.autograd.grad(score[:, i].sum(), y, create_graph=True)[0][:, i] for i in range(x.shape[1]))
+    else:
+        trace = 0.0
+        for _ in range(projections):
+            v = latent.randn_like(x, generator)
+            (jv,) = torch.autograd.grad((score * v).sum(), y, create_graph=True)  # v^T grad s, row by row
+            trace = trace + (jv * v).sum(dim=1) / projections
+    return (trace + 0.5 * (score ** 2).sum(dim=1)).mean()
 
 
 def denoising_score_matching_loss(energy: EnergyMLP, x: Tensor, sigma: float,

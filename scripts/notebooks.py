@@ -91,7 +91,8 @@ def slowest_cells(nb: nbformat.NotebookNode, count: int = 5) -> list[tuple[float
 
 
 def run(names: list[str]) -> int:
-    """Execute each named chapter as the book does (budget and seed from the environment); report and time it."""
+    """Execute each named chapter as the book does (budget and seed from the environment); report and time it.
+    With ``DGM_KEEP_RUNS`` set to a folder, the executed notebooks are saved there (outputs and glued values)."""
     import time
 
     from nbclient import NotebookClient
@@ -114,6 +115,10 @@ def run(names: list[str]) -> int:
             print(str(err).strip().splitlines()[-1] if "ClaimFailed" not in str(err) else
                   str(err)[str(err).index("ClaimFailed"):], flush=True)
             failed.append(path.stem)
+        if os.environ.get("DGM_KEEP_RUNS"):
+            keep = Path(os.environ["DGM_KEEP_RUNS"])
+            keep.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, keep / path.name)
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.source.lstrip().startswith(MARK):
                 print("".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream"), end="")

@@ -164,3 +164,85 @@ def test_the_langevin_step_checker_accepts_the_step_and_catches_a_missing_half()
     assert check_langevin_step(lambda x, score, step, z: x + step / 2 * score + step**0.5 * z)
     report = check_langevin_step(lambda x, score, step, z: x + step * score + step**0.5 * z)
     assert not report and "standard deviation" in str(report)
+
+
+class FullGaussian(nn.Module):
+    """E(x) = (x - m)^T A (x - m) / 2 with A = L L^T + eps I: the energy of N(m, A^-1)."""
+
+    def __init__(self, dim=2):
+        super().__init__()
+        self.m = nn.Parameter(torch.zeros(dim, dtype=torch.float64))
+        self.L = nn.Parameter(torch.eye(dim, dtype=torch.float64))
+
+    def precision(self):
+        return self.L @ self.L.T + 1e-6 * torch.eye(len(self.m), dtype=torch.float64)
+
+    def forward(self, x):
+        d = x - self.m
+        return 0.5 * ((d @ self.precision()) * d).sum(1)
+
+
+def test_hyvarinens_loss_is_the_explicit_score_matching_loss_up_to_a_constant():
+    """J(theta) + 1/2 E|grad log p|^2 = 1/2 E|s_theta - grad log p|^2 (integration by parts), for energies that the
+    loss never saw (two Gaussians, whose trace terms are -8 and -1/2, and a random network), on the course's 2-D
+    mixture whose score is exact; within five standard errors."""
+    from dgm_course.ebm import score_matching_loss
+
+    g = torch.Generator().manual_seed(11)
+    x = toy2d.sample("8gaussians", 200_000, g).double()
+    y = x.clone().requires_grad_(True)
+    (true_score,) = torch.autograd.grad(toy2d.noised_log_density("8gaussians", y, 1.0, 0.0).sum(), y)  # exact
+    constant = 0.5 * (true_score ** 2).sum(1)
+    torch.manual_seed(0)
+    network = EnergyMLP(2, 32, 2).double()
+    for seed, energy in enumerate([Quadratic((0.5, -1.0), 0.5), Quadratic((0.0, 0.0), 2.0),
+                                   lambda z: 20 * network(z)]):
+        batches = []  # per batch of 5,000 points: explicit loss - C - J, mean zero by the theorem
+        for chunk in torch.split(torch.arange(len(x)), 5_000):
+            z = x[chunk].clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(energy(z).sum(), z)
+            explicit = 0.5 * ((-grad - true_score[chunk]) ** 2).sum(1).mean()
+            batches.append(float(explicit - constant[chunk].mean() - score_matching_loss(energy, x[chunk]).detach()))
+        gap = torch.tensor(batches)
+        assert abs(float(gap.mean())) < 5 * float(gap.std()) / math.sqrt(len(gap)), seed
+
+
+def test_sliced_score_matching_has_the_exact_losss_expectation():
+    from dgm_course.ebm import score_matching_loss
+
+    torch.manual_seed(2)
+    energy = EnergyMLP(3, 16, 2).double()
+    x = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    exact = float(score_matching_loss(energy, x).detach())
+    g = torch.Generator().manual_seed(4)
+    for k in (1, 4):
+        sliced = torch.tensor([float(score_matching_loss(energy, x, projections=k, generator=g).detach())
+                               for _ in range(800 // k)])
+        assert abs(float(sliced.mean()) - exact) < 5 * float(sliced.std()) / math.sqrt(len(sliced)), k
+        assert float(sliced.std()) > 0  # the projections are random
+    with pytest.raises(ValueError, match="projections"):
+        score_matching_loss(energy, x, projections=0)
+
+
+def test_score_matching_on_a_gaussian_family_gives_the_sample_precision():
+    """Hyvärinen (2005): for Gaussian energies, the score-matching estimate is the maximum-likelihood one, the
+    inverse of the sample covariance, and the sample mean."""
+    from dgm_course.ebm import score_matching_loss
+
+    g = torch.Generator().manual_seed(5)
+    cov = torch.tensor([[1.0, 0.6], [0.6, 0.5]], dtype=torch.float64)
+    x = torch.randn(4000, 2, dtype=torch.float64, generator=g) @ torch.linalg.cholesky(cov).T + torch.tensor([1.0, -2.0])
+    model = FullGaussian()
+    optimizer = torch.optim.LBFGS(model.parameters(), max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
+                                  line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = score_matching_loss(model, x)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    sample_cov = torch.cov(x.T, correction=0)
+    assert torch.allclose(model.precision().detach(), torch.linalg.inv(sample_cov), atol=1e-5)
+    assert torch.allclose(model.m.detach(), x.mean(0), atol=1e-5)

@@ -113,38 +113,50 @@ def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float =
     return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
 
 
-def train_cd(dataset: str, *, chain_steps: int = 20, step_size: float = 0.01, steps: int = 2000, hidden: int = 128,
-             batch: int = 256, buffer_size: int = 10_000, lr: float = 1e-3, seed: int = 0,
-             device: str | torch.device | None = None, progress: bool | None = None
+def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float = 0.01, steps: int = 2000,
+             hidden: int = 128, batch: int = 256, buffer_size: int = 10_000, lr: float = 1e-3, penalty: float = 0.1,
+             seed: int = 0, bound: float | None = None, device: str | torch.device | None = None, progress: bool | None = None
              ) -> tuple[EnergyMLP, ReplayBuffer, History]:
-    r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) on the toy data set ``dataset`` by contrastive
-    divergence: the run of chapter 14, which ``benchmarks/ebm.py`` repeats under three seeds.
+    r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) by contrastive divergence on the toy data set
+    named ``dataset`` (the run of chapter 14, which ``benchmarks/ebm.py`` repeats under three seeds), or on a tensor
+    of training points (n, d), e.g. flattened images, whose chains start uniform on :math:`[-b, b]^d` with
+    :math:`b` = ``bound`` (required then; for a toy set, its square).
 
     Each of the ``steps`` training steps draws a batch :math:`x^+` of ``batch`` data points; the negatives
     :math:`x^-` are ``chain_steps`` Langevin steps of size ``step_size`` (:math:`\delta`) from ``batch`` chains
     of the replay buffer (``buffer_size`` chains started uniform on the data set's square, 5 % renewed at every
     draw; :func:`negative_samples`); Adam(``lr``) then lowers :func:`cd_loss` (the gradient ``eq-cd`` plus the
-    penalty :math:`\lambda = 0.1` on the squared energies) through :func:`~dgm_course.training.fit`. The global torch
+    penalty :math:`\lambda` = ``penalty`` on the squared energies, which bounds them near :math:`\pm 1/(2\lambda)`) through :func:`~dgm_course.training.fit`. The global torch
     generator is seeded with ``seed`` (through :func:`~dgm_course.budget.seed`) before the energy is built, so the
     initialisation follows ``DGM_SEED`` too. Returns the energy, the buffer (the model's short-run samples) and the
     history.
 
     Raises:
-        ValueError: an unknown data set, or a batch larger than the buffer (each step draws ``batch`` chains).
+        ValueError: an unknown data set, a tensor without a ``bound``, or a batch larger than the buffer (each step
+            draws ``batch`` chains).
     """
-    bound = toy2d.BOUNDS[one_of(dataset, toy2d.NAMES, "toy data set")]
+    if isinstance(dataset, Tensor):
+        data = as_points(dataset, name="dataset")
+        if bound is None or not bound > 0:
+            raise ValueError(f"training on a tensor of points needs bound > 0, the half-width of the cube the chains "
+                             f"start in (e.g. 1 for images in [-1, 1]); got {bound!r}")
+    else:
+        data = lambda n, g: toy2d.sample(dataset, n, g)  # noqa: E731
+        bound = toy2d.BOUNDS[one_of(dataset, toy2d.NAMES, "toy data set")] if bound is None else bound
+    dim = data.shape[1] if isinstance(data, Tensor) else 2
     if positive_int(batch, "batch") > positive_int(buffer_size, "buffer_size"):
         raise ValueError(f"batch ({batch}) must not exceed buffer_size ({buffer_size}): each step draws one chain of "
                          "the buffer per data point; raise buffer_size or lower batch")
     torch.manual_seed(budget.seed(seed))
-    energy = EnergyMLP(2, hidden, 3)
-    buffer = ReplayBuffer(2, size=buffer_size, bound=bound, generator=torch.Generator().manual_seed(budget.seed(seed)))
+    energy = EnergyMLP(dim, hidden, 3)
+    buffer = ReplayBuffer(dim, size=buffer_size, bound=bound,
+                          generator=torch.Generator().manual_seed(budget.seed(seed)))
 
     def loss(x: Tensor) -> Tensor:
-        return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step_size))
+        return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step_size), penalty)
 
-    history = fit(energy, loss, lambda n, g: toy2d.sample(dataset, n, g), steps=steps, batch_size=batch, lr=lr,
-                  seed=seed, device=device, progress=progress)
+    history = fit(energy, loss, data, steps=steps, batch_size=batch, lr=lr, seed=seed, device=device,
+                  progress=progress)
     return energy, buffer, history
 
 

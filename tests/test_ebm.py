@@ -74,6 +74,21 @@ def test_train_cd_is_the_chapters_loop_and_refuses_unknown_data():
         train_cd("moons", **{**kw, "buffer_size": 20})
 
 
+def test_train_cd_on_a_tensor_of_points_uses_their_dimension_and_needs_a_bound():
+    """On images (here 16 points of dimension 5 in [-1, 1]) the energy and the buffer take the data's dimension, the
+    chains start in [-bound, bound]^d, and the penalty reaches cd_loss (another penalty, other losses)."""
+    data = 2 * torch.rand(16, 5, generator=torch.Generator().manual_seed(0)) - 1
+    kw = dict(chain_steps=2, steps=5, hidden=8, batch=8, buffer_size=40, seed=1, progress=False)
+    energy, buffer, history = train_cd(data, bound=1.0, **kw)
+    assert energy.dim == 5 and buffer.points.shape == (40, 5) and buffer.points.abs().max() <= 1.5
+    other = train_cd(data, bound=1.0, penalty=0.001, **kw)[2]
+    assert history.loss != other.loss and all(math.isfinite(v) for v in history.loss)
+    with pytest.raises(ValueError, match="needs bound > 0"):
+        train_cd(data, **kw)
+    with pytest.raises(ValueError, match="NaN|finite"):
+        train_cd(torch.full((16, 5), math.nan), bound=1.0, **kw)
+
+
 def test_the_contrastive_divergence_gradient_is_the_likelihoods():
     """With exact model samples, the gradient of cd_loss (no penalty) estimates the gradient of the mean NLL:
     E_data[grad E] - E_model[grad E] = grad (E_data[E] + log Z)."""

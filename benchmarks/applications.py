@@ -92,7 +92,7 @@ def main() -> int:
             rows.append(["style transfer", f"Gatys et al., style {style}", f"content {sty['content']}", "-", "-",
                          f"style loss / start {sty[f'style_ratio_{style}']}; patch energy / photograph's "
                          f"{sty[f'patch_ratio_{style}']}; content {sty[f'content_{style}']}", f"{sty_time:.0f}"])
-            ratio = float(sty[f"patch_ratio_{style}"].split()[0])
+            ratio = float(sty[f"patch_ratio_value_{style}"])
             verdicts.append((f"{style}: patch energy / photograph's {ratio:.2f} (target < {PATCH_RATIO})",
                              ratio < PATCH_RATIO))
     print_table(["chapter", "method", "test set", "PSNR (dB)", "SSIM", "other", "notebook (s)"], rows)

@@ -105,8 +105,9 @@ def negative_samples(energy: EnergyMLP, buffer: ReplayBuffer, n: int, steps: int
 def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float = 0.1) -> Tensor:
     r"""The contrastive-divergence surrogate :math:`\overline{E_\theta(x^+)} - \overline{E_\theta(x^-)} +
     \lambda\,\overline{E_\theta(x^+)^2 + E_\theta(x^-)^2}` on a data batch :math:`x^+` and model samples
-    :math:`x^-`: its gradient is minus ``eq-cd``'s (estimated with the samples) plus the penalty's, which keeps the
-    energies near 0 (Du & Mordatch 2019)."""
+    :math:`x^-`: its gradient is minus ``eq-cd``'s (estimated with the samples) plus the penalty's, which sets the
+    energies' scale: the minimum of :math:`\pm e + \lambda e^2` is at :math:`e = \mp 1/(2\lambda)` (Du & Mordatch
+    2019)."""
     if not penalty >= 0:
         raise ValueError(f"penalty must be >= 0; got {penalty!r}")
     e_pos, e_neg = energy(data), energy(negatives.detach())
@@ -115,7 +116,8 @@ def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float =
 
 def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float = 0.01, steps: int = 2000,
              hidden: int = 128, batch: int = 256, buffer_size: int = 10_000, lr: float = 1e-3, penalty: float = 0.1,
-             seed: int = 0, bound: float | None = None, device: str | torch.device | None = None, progress: bool | None = None
+             seed: int = 0, bound: float | None = None, device: str | torch.device | None = None,
+             progress: bool | None = None
              ) -> tuple[EnergyMLP, ReplayBuffer, History]:
     r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) by contrastive divergence on the toy data set
     named ``dataset`` (the run of chapter 14, which ``benchmarks/ebm.py`` repeats under three seeds), or on a tensor
@@ -124,9 +126,10 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
 
     Each of the ``steps`` training steps draws a batch :math:`x^+` of ``batch`` data points; the negatives
     :math:`x^-` are ``chain_steps`` Langevin steps of size ``step_size`` (:math:`\delta`) from ``batch`` chains
-    of the replay buffer (``buffer_size`` chains started uniform on the data set's square, 5 % renewed at every
+    of the replay buffer (``buffer_size`` chains started uniform on :math:`[-b, b]^d`, 5 % renewed at every
     draw; :func:`negative_samples`); Adam(``lr``) then lowers :func:`cd_loss` (the gradient ``eq-cd`` plus the
-    penalty :math:`\lambda` = ``penalty`` on the squared energies, which bounds them near :math:`\pm 1/(2\lambda)`) through :func:`~dgm_course.training.fit`. The global torch
+    penalty :math:`\lambda` = ``penalty`` on the squared energies, which sets their scale at about
+    :math:`\pm 1/(2\lambda)`) through :func:`~dgm_course.training.fit`. The global torch
     generator is seeded with ``seed`` (through :func:`~dgm_course.budget.seed`) before the energy is built, so the
     initialisation follows ``DGM_SEED`` too. Returns the energy, the buffer (the model's short-run samples) and the
     history.
@@ -200,7 +203,10 @@ def score_matching_loss(energy: nn.Module, x: Tensor, projections: int | None = 
     the trace is exact (one backward pass per dimension: fine in 2-D); with ``projections=k``, sliced score matching
     (Song et al. 2019) replaces it by :math:`\frac1k \sum_j v_j^\top \nabla_x s_\theta\, v_j`, :math:`v_j \sim
     \mathcal N(0, I)` drawn from ``generator``, which has the same expectation and costs one backward pass per
-    projection whatever the dimension. (Only the trace is sliced; :math:`\lVert s_\theta \rVert^2` is exact.)"""
+    projection whatever the dimension. (Only the trace is sliced; :math:`\lVert s_\theta \rVert^2` stays exact: their
+    variance-reduced form.) The energy must act on each row alone, as every energy of the course does: the trace is
+    read from gradients of sums over the batch. The graph is kept (``create_graph``) so that the loss can be
+    differentiated in :math:`\theta`."""
     x = as_points(x)
     if projections is not None:
         projections = positive_int(projections, "projections")

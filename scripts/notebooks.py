@@ -92,7 +92,8 @@ def slowest_cells(nb: nbformat.NotebookNode, count: int = 5) -> list[tuple[float
 
 def run(names: list[str]) -> int:
     """Execute each named chapter as the book does (budget and seed from the environment); report and time it.
-    With ``DGM_KEEP_RUNS`` set to a folder, the executed notebooks are saved there (outputs and glued values)."""
+    With ``DGM_KEEP_RUNS`` set to a folder, the executed notebooks are saved there (outputs and glued values), one
+    file per chapter, budget and seed."""
     import time
 
     from nbclient import NotebookClient
@@ -118,7 +119,8 @@ def run(names: list[str]) -> int:
         if os.environ.get("DGM_KEEP_RUNS"):
             keep = Path(os.environ["DGM_KEEP_RUNS"])
             keep.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, keep / path.name)
+            nbformat.write(nb, keep / f"{path.stem}.{os.environ.get('DGM_BUDGET', 'book')}.seed"
+                                      f"{os.environ.get('DGM_SEED', '0')}.ipynb")
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.source.lstrip().startswith(MARK):
                 print("".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream"), end="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -137,3 +138,16 @@ def test_ebm_benchmark_prints_its_table() -> None:
         assert name in rows, run.stdout
         assert float(rows[name][2]) == pytest.approx(toy2d.entropy(name), abs=1e-4)  # the floor, the data's entropy
         assert float(rows[name][3]) > float(rows[name][2]) - 0.1  # no held-out NLL far below the floor
+
+
+def test_autoregressive_benchmark_prints_its_table() -> None:
+    env = {**os.environ, "DGM_PROGRESS": "0"}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "autoregressive.py"), "--smoke"],
+                         capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = {line.split("|")[1].strip(): line.split("|") for line in run.stdout.splitlines() if line.startswith("| ")}
+    for name in ("MADE", "PixelCNN (gated)", "VAE (IWAE bound)"):
+        nll = float(rows[name][2].split("±")[0])
+        assert 0 < nll < 1.1 * 784 * math.log(2), rows[name]  # near or below a coin per pixel, after a few steps
+        assert float(rows[name][3]) == pytest.approx(nll / (784 * math.log(2)), abs=1e-4)  # bits per dimension
+    assert "target:" in run.stdout and "seed 0: best autoregressive" in run.stdout

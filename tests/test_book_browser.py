@@ -171,7 +171,7 @@ def test_every_animation_advances_one_frame_on_click(site, browser):
 
 
 def test_the_search_page_finds_a_word_from_each_chapter(site, browser):
-    """Sphinx's search, offline: each chapter's page is among the results for the first long word of its title."""
+    """Sphinx's search, offline: each chapter's page is among the results for the longest word of its title."""
     import re
 
     root, base = site

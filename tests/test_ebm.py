@@ -75,14 +75,21 @@ def test_train_cd_is_the_chapters_loop_and_refuses_unknown_data():
 
 
 def test_train_cd_on_a_tensor_of_points_uses_their_dimension_and_needs_a_bound():
-    """On images (here 16 points of dimension 5 in [-1, 1]) the energy and the buffer take the data's dimension, the
-    chains start in [-bound, bound]^d, and the penalty reaches cd_loss (another penalty, other losses)."""
+    """On a tensor of points (here 16 of dimension 5) the energy and the buffer take the data's dimension, the chains
+    start in [-bound, bound]^d, and the run is the hand-written loop with the given penalty, step for step."""
     data = 2 * torch.rand(16, 5, generator=torch.Generator().manual_seed(0)) - 1
     kw = dict(chain_steps=2, steps=5, hidden=8, batch=8, buffer_size=40, seed=1, progress=False)
-    energy, buffer, history = train_cd(data, bound=1.0, **kw)
-    assert energy.dim == 5 and buffer.points.shape == (40, 5) and buffer.points.abs().max() <= 1.5
-    other = train_cd(data, bound=1.0, penalty=0.001, **kw)[2]
-    assert history.loss != other.loss and all(math.isfinite(v) for v in history.loss)
+    energy, buffer, history = train_cd(data, bound=0.5, penalty=0.001, **kw)
+    assert energy.dim == 5 and buffer.points.shape == (40, 5) and buffer.bound == 0.5
+    torch.manual_seed(budget.seed(1))
+    by_hand_energy = EnergyMLP(5, 8, 3)
+    by_hand_buffer = ReplayBuffer(5, size=40, bound=0.5, generator=torch.Generator().manual_seed(budget.seed(1)))
+    assert float(by_hand_buffer.points.abs().max()) <= 0.5
+    by_hand = fit(by_hand_energy, lambda x: cd_loss(by_hand_energy, x, negative_samples(
+        by_hand_energy, by_hand_buffer, len(x), 2, 0.01), penalty=0.001), data, steps=5, batch_size=8, lr=1e-3, seed=1,
+        progress=False)
+    assert history.loss == by_hand.loss  # the same loop, with the penalty passed on
+    assert train_cd(data, bound=0.5, **kw)[2].loss != history.loss  # the default penalty, 0.1, is another loss
     with pytest.raises(ValueError, match="needs bound > 0"):
         train_cd(data, **kw)
     with pytest.raises(ValueError, match="NaN|finite"):
@@ -246,7 +253,8 @@ def test_score_matching_on_a_gaussian_family_gives_the_sample_precision():
 
     g = torch.Generator().manual_seed(5)
     cov = torch.tensor([[1.0, 0.6], [0.6, 0.5]], dtype=torch.float64)
-    x = torch.randn(4000, 2, dtype=torch.float64, generator=g) @ torch.linalg.cholesky(cov).T + torch.tensor([1.0, -2.0])
+    x = torch.randn(4000, 2, dtype=torch.float64, generator=g) @ torch.linalg.cholesky(cov).T
+    x = x + torch.tensor([1.0, -2.0], dtype=torch.float64)
     model = FullGaussian()
     optimizer = torch.optim.LBFGS(model.parameters(), max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
                                   line_search_fn="strong_wolfe")

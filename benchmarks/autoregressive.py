@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 
 import torch
@@ -89,7 +88,6 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit with status 1 when the target is missed")
     args = parser.parse_args()
     cfg = SMOKE if args.smoke else BOOK
-    torch.set_num_threads(int(os.environ.get("DGM_THREADS", torch.get_num_threads())))
     x_train = binarised("train", 2000 if args.smoke else None)
     x_test = binarised("test", cfg["n_test"])
     results = {seed: run(seed, cfg, x_train, x_test) for seed in cfg["seeds"]}

@@ -139,14 +139,13 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
             draws ``batch`` chains).
     """
     if isinstance(dataset, Tensor):
-        data = as_points(dataset, name="dataset")
+        data, dim = as_points(dataset, name="dataset"), dataset.shape[1]
         if bound is None or not bound > 0:
             raise ValueError(f"training on a tensor of points needs bound > 0, the half-width of the cube the chains "
                              f"start in (e.g. 1 for images in [-1, 1]); got {bound!r}")
     else:
-        data = lambda n, g: toy2d.sample(dataset, n, g)  # noqa: E731
+        data, dim = (lambda n, g: toy2d.sample(dataset, n, g)), 2
         bound = toy2d.BOUNDS[one_of(dataset, toy2d.NAMES, "toy data set")] if bound is None else bound
-    dim = data.shape[1] if isinstance(data, Tensor) else 2
     if positive_int(batch, "batch") > positive_int(buffer_size, "buffer_size"):
         raise ValueError(f"batch ({batch}) must not exceed buffer_size ({buffer_size}): each step draws one chain of "
                          "the buffer per data point; raise buffer_size or lower batch")

@@ -218,7 +218,11 @@ def test_recipes_and_train_2d(tmp_path):
                             checkpoint=tmp_path / "run.pt")
     assert [e["step"] for e in history.evaluations] == [10, 20, 30, 40] and len(shots) == 4
     assert all(s.shape == (2500, 2) for s in shots)
-    assert all(0 <= e["modes"] <= 8 and 0 <= e["hq"] <= 1 and e["energy"] >= 0 for e in history.evaluations)
+    # each evaluation is the judge's verdict on the samples it kept, and the last one is the returned model's
+    for e, drawn in zip(history.evaluations, shots):
+        assert {k: e[k] for k in ("modes", "hq", "energy")} == toy2d.score(drawn, "8gaussians")
+    assert shots[-2].ne(shots[-1]).any()  # the model moved between evaluations
+    assert {k: history.evaluations[-1][k] for k in ("modes", "hq", "energy")} == evaluate_2d(gan, "8gaussians")
     assert len(history.losses["discriminator"]) == len(history.losses["generator"]) == 40
     # the same seed gives the same run; the finished checkpoint returns it at once
     _, again = train_2d(recipe, "8gaussians", seed=3, evaluate_every=10, progress=False)
@@ -288,7 +292,11 @@ def test_train_images_tracks_the_energy_distance_to_test_images():
     recipe = Recipe(hidden=4, latent=3, steps=6, batch=16)
     gan, history, floor = train_images(recipe, train, test, n_track=32, evaluate_every=3, progress=False)
     assert [e["step"] for e in history.evaluations] == [3, 6]
-    assert all(math.isfinite(e["energy"]) and e["energy"] >= 0 for e in history.evaluations)
+    # the last evaluation is the returned model's 32 samples from the tracking codes (seed 1) against 32 test images
+    with torch.no_grad():
+        tracked = gan.sample(32, torch.Generator().manual_seed(1)).flatten(1)
+    assert history.evaluations[-1]["energy"] == pytest.approx(float(energy_distance(tracked, test[:32].flatten(1))))
+    assert history.evaluations[0]["energy"] != history.evaluations[-1]["energy"]
     assert floor == pytest.approx(float(energy_distance(train[:32].flatten(1), test[:32].flatten(1))))
     assert gan.sample(5).shape == (5, 1, 8, 8)
     with pytest.raises(ValueError, match="images"):

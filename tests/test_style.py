@@ -96,6 +96,40 @@ def test_transfer_lowers_the_style_loss_and_keeps_pixels_in_range():
         transfer(content, stripes, features, steps=1, ratio=0.0)
 
 
+def _fake_torchvision(monkeypatch, get_state_dict) -> None:
+    """Put a stand-in for ``torchvision.models`` in ``sys.modules``, whose ImageNet weights come from
+    ``get_state_dict``: the loading path is then tested whether or not torchvision is installed."""
+    import sys
+    import types
+
+    weights = types.SimpleNamespace(IMAGENET1K_V1=types.SimpleNamespace(get_state_dict=get_state_dict))
+    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
+    monkeypatch.setitem(sys.modules, "torchvision.models", types.SimpleNamespace(VGG19_Weights=weights))
+
+
+def test_vgg19_loads_torchvision_weights_by_their_indices_and_falls_back_with_the_reason(monkeypatch):
+    reference, _ = vgg19("random", seed=5)  # torchvision's state dict: features.<index>.weight, plus a classifier
+    state = {f"features.{k}": v + 0.25 for k, v in reference.features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(4096, 25088)
+    _fake_torchvision(monkeypatch, lambda progress: state)
+    for weights in ("imagenet", "auto"):
+        net, source = vgg19(weights, seed=0)
+        assert source == "VGG-19 with ImageNet weights (torchvision)"
+        assert all(torch.equal(v, state[f"features.{k}"]) for k, v in net.features.state_dict().items())
+        assert not any(p.requires_grad for p in net.parameters()) and not net.training
+
+    def offline(progress: bool) -> dict:
+        raise OSError("no network")
+
+    _fake_torchvision(monkeypatch, offline)
+    net, source = vgg19("auto", seed=5)
+    assert source == ("VGG-19 with random weights (seed 5), as in He et al. 2016: the ImageNet weights are not "
+                      "available here (OSError)")
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), reference.parameters()))
+    with pytest.raises(RuntimeError, match=r"not available \(OSError: no network\); .* weights='random'"):
+        vgg19("imagenet")
+
+
 def test_the_style_loss_checker():
     from dgm_course.exercises.applications import check_style_loss
 

@@ -1,6 +1,6 @@
 # Sourced by scripts/book.sh and scripts/test.sh: installs what the book and the tests need, once.
 #   - system packages (apt-get) that are missing: python3-venv, npm, dataset-fashion-mnist (the offline
-#     source of Fashion-MNIST), and chromium with --browser
+#     source of Fashion-MNIST), and chromium and libatomic1 (for Playwright's driver) with --browser
 #   - .venv with the exact versions of requirements/lock.txt and the package itself (editable)
 #   - MathJax 3, vendored into book/_static/mathjax so the built book reads offline
 # Each step is skipped when already done (stamp files), so a second run takes seconds.
@@ -33,6 +33,10 @@ if [ "$want_browser" = 1 ] && [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/
     [ "$os_id" = ubuntu ] && die "the browser test needs Chromium, and Ubuntu's chromium package is a snap stub that \
 fails without snapd: install it with 'snap install chromium' (or Google Chrome) and set CHROMIUM=/path/to/browser"
     missing+=(chromium)
+fi
+# Playwright's Node.js driver, which the browser tests start, links libatomic; a minimal Debian 12 lacks it
+if [ "$want_browser" = 1 ] && ! { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q 'libatomic\.so\.1'; then
+    missing+=(libatomic1)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null || die "missing: ${missing[*]}; this script installs them with apt-get (Debian), \

@@ -185,6 +185,10 @@ def test_held_out_nll_stays_above_the_entropy():
     with torch.no_grad():
         nll, se = held_out_nll(flow.log_prob, toy2d.sample("checkerboard", 5000, torch.Generator().manual_seed(9)))
     assert nll > toy2d.entropy("checkerboard") - 3 * se
+    # and below the best Gaussian's NLL, (d/2) log(2 pi e) + log det(S)/2: an untrained field (NLL about 7) fails
+    x = toy2d.sample("checkerboard", 5000, torch.Generator().manual_seed(9)).double()
+    gaussian = math.log(2 * math.pi * math.e) + 0.5 * float(torch.logdet(torch.cov(x.T)))
+    assert nll + 3 * se < gaussian, (nll, gaussian)
 
 
 def test_bad_options_and_inputs_are_named():

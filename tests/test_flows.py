@@ -192,6 +192,14 @@ def test_trained_density_integrates_to_one_and_stays_above_the_entropy(make) -> 
     nll, se = held_out_nll(flow.log_prob, toy2d.sample("checkerboard", 20_000, torch.Generator().manual_seed(9)))
     assert abs(mass - 1) < 1e-2, mass
     assert nll > toy2d.entropy("checkerboard") - 4 * se  # KL(p || p_theta) >= 0
+    # and it learnt more than the best Gaussian can (an untrained flow, or one stuck at a Gaussian, fails this)
+    assert nll + 4 * se < _gaussian_nll(toy2d.sample("checkerboard", 20_000, torch.Generator().manual_seed(9))), nll
+
+
+def _gaussian_nll(x: torch.Tensor) -> float:
+    """The NLL of the Gaussian fitted to ``x`` (mean and covariance), on ``x`` itself: (d/2) log(2 pi e) + log det(S)/2."""
+    d = x.shape[1]
+    return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * float(torch.logdet(torch.cov(x.double().T)))
 
 
 def test_actnorm_initialises_once_from_the_first_batch() -> None:

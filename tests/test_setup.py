@@ -64,3 +64,45 @@ def test_the_browser_tests_ask_for_libatomic_where_it_is_missing(tmp_path):
                          timeout=60, env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path)}, check=False)
     assert run.returncode != 0 and "libatomic1" in run.stdout, run.stdout + run.stderr
     assert "libatomic1" in (tmp_path / "asked").read_text().split()
+
+
+def _only(tmp_path, tools: dict[str, str], os_release: str = "ID=debian\n") -> tuple[list[str], dict[str, str]]:
+    """A copy of setup.sh that reads ``os_release`` as /etc/os-release, and a PATH holding only ``tools`` (stand-in
+    scripts) and dirname: the command and environment to run it with."""
+    import shutil
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name, text in {"dirname": None, **tools}.items():
+        if text is None:
+            (fake / name).symlink_to(shutil.which(name))
+        else:
+            (fake / name).write_text(text)
+            (fake / name).chmod(0o755)
+    (tmp_path / "os-release").write_text(os_release)
+    (tmp_path / "repo" / "scripts").mkdir(parents=True)
+    script = tmp_path / "repo" / "scripts" / "setup.sh"
+    script.write_text((ROOT / "scripts" / "setup.sh").read_text().replace("/etc/os-release",
+                                                                          str(tmp_path / "os-release")))
+    return ["/bin/bash", str(script)], {"PATH": str(fake), "HOME": str(tmp_path)}
+
+
+PYTHON_311 = '#!/bin/sh\ncase "$2" in *ensurepip*) exit 0;; *) echo 3.11;; esac\n'
+
+
+def test_ubuntus_snap_only_chromium_is_named_before_anything_is_installed(tmp_path):
+    command, env = _only(tmp_path, {"python3": PYTHON_311, "npm": "#!/bin/sh\n", "apt-get": "#!/bin/sh\nexit 9\n"},
+                         os_release='NAME="Ubuntu"\nID=ubuntu\n')
+    run = subprocess.run([*command, "--browser"], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Ubuntu's chromium package is a snap stub" in run.stderr and "set CHROMIUM=" in run.stderr
+    assert not (tmp_path / "repo" / ".venv").exists()
+
+
+def test_a_user_without_root_or_sudo_is_told_what_to_install(tmp_path):
+    command, env = _only(tmp_path, {"python3": PYTHON_311, "id": "#!/bin/sh\necho 1000\n",
+                                    "apt-get": "#!/bin/sh\nexit 9\n"})  # no npm, no sudo
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "missing: npm" in run.stderr and "needs root: run as root, or install them (apt-get install npm" in run.stderr
+    assert not (tmp_path / "repo" / ".venv").exists()

@@ -361,6 +361,56 @@ def test_a_damaged_checkpoint_is_refused_with_what_to_do(tmp_path, content):
         fit(model, _noisy_loss(model), DATA, steps=3, batch_size=8, progress=False, checkpoint=path)
 
 
+class _RunsCode:
+    """A pickled object that, loaded without ``weights_only``, would run code: it touches a file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return pathlib.Path.touch, (pathlib.Path(self.marker),)
+
+
+def test_a_checkpoint_is_read_as_data_and_never_runs_code(tmp_path):
+    from dgm_course.checkpoint import FORMAT, CheckpointError, load
+
+    path, marker = tmp_path / "run.pt", tmp_path / "code-ran"
+    torch.save({"format": FORMAT, "step": 1, "payload": _RunsCode(marker)}, path)
+    with pytest.raises(CheckpointError, match=rf"checkpoint {path} cannot be read .*UnpicklingError"):
+        load(path)
+    assert not marker.exists()  # weights_only: the payload was refused, not run
+
+
+def test_a_checkpoint_is_written_to_its_own_temporary_file_flushed_then_renamed(tmp_path, monkeypatch):
+    import os
+
+    from dgm_course import checkpoint
+
+    events, sources = [], []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync")
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append("replace")
+        sources.append(src)
+        assert os.path.dirname(src) == str(tmp_path) and os.path.basename(src).startswith(".run.pt.")
+        assert os.path.getsize(src) > 0  # written in full before the rename
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    checkpoint.save_atomically({"step": 1}, tmp_path / "run.pt")
+    checkpoint.save_atomically({"step": 2}, tmp_path / "run.pt")
+    assert events[:2] == ["fsync", "replace"] and events.count("replace") == 2  # the file's fsync, then the rename
+    assert sources[0] != sources[1]  # a unique name for each write: two writers never share one
+    assert checkpoint.load(tmp_path / "run.pt")["step"] == 2 and sorted(os.listdir(tmp_path)) == ["run.pt"]
+
+
 def test_arguments_that_would_be_ignored_or_wrong_are_refused():
     import numpy as np
 

@@ -13,6 +13,7 @@ from dgm_course.diffusion import (
     Denoiser,
     ExactScore,
     Schedule,
+    UNet,
     ancestral,
     annealed_langevin,
     ddim,
@@ -434,3 +435,53 @@ def test_models_sample_and_score_in_their_networks_dtype():
         ddim_step(model, samples, 0.5, 0.4, eta=1.5)
     with pytest.raises(ValueError, match="carries its own schedule"):
         Denoiser(ExactScore(exact.gaussian(MEAN, STD), Schedule("linear")), Schedule("cosine"), "score")
+
+
+def _unet_with_random_output() -> UNet:
+    """A U-Net whose last convolution (started at zero) is given random weights, so that its output is not 0."""
+    torch.manual_seed(0)
+    net = UNet((1, 8, 8), channels=8, levels=1)
+    torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+    return net
+
+
+def test_the_unet_starts_at_zero_and_reads_its_rows_as_images_one_at_a_time():
+    torch.manual_seed(0)
+    x = torch.randn(4, 64)
+    assert torch.equal(UNet((1, 8, 8), channels=8)(0.5, x), torch.zeros(4, 64))  # the last convolution starts at 0
+    net = _unet_with_random_output()
+    x.requires_grad_(True)
+    out = net(torch.tensor([0.1, 0.4, 0.7, 0.9]), x)
+    assert out.shape == (4, 64) and out.abs().min() > 0
+    (grad,) = torch.autograd.grad(out[1].sum(), x)
+    assert grad[1].abs().sum() > 0 and torch.equal(grad[[0, 2, 3]], torch.zeros(3, 64))  # no row sees another
+    # each row is read as an 8 x 8 image: the transposed image gives another output than the image transposed
+    image = torch.randn(1, 8, 8)
+    flipped = net(0.3, image.transpose(1, 2).reshape(1, 64)).reshape(8, 8).T
+    assert not torch.allclose(net(0.3, image.reshape(1, 64)).reshape(8, 8), flipped)
+    assert not torch.allclose(net(0.2, x), net(0.8, x))  # the time matters
+
+
+def test_a_unet_denoiser_learns_and_bad_shapes_are_refused():
+    """Images c * pattern (c ~ N(0, 1)) lie on a line of R^64: a zero network has the noise loss E|eps|^2 = 64, and
+    a denoiser that learns where the data lie removes most of it."""
+    pattern = torch.linspace(-1, 1, 8).outer(torch.linspace(-1, 1, 8)).flatten()
+
+    def data(n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, 1, generator=generator) * pattern
+
+    torch.manual_seed(0)
+    model = Denoiser(UNet((1, 8, 8), channels=8), Schedule("linear"), "eps", shape=(64,))
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        before = float(denoising_loss(model, data(2000, gen), generator=gen))
+    fit(model, lambda x: denoising_loss(model, x), data, steps=200, batch_size=128, lr=3e-3, seed=0, progress=False)
+    with torch.no_grad():
+        after = float(denoising_loss(model, data(2000, gen), generator=gen))
+    assert before == pytest.approx(64, rel=0.05) and after < before / 2, (before, after)
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 64\): images \(1, 8, 8\) flattened; got \(2, 63\)"):
+        UNet((1, 8, 8))(0.5, torch.zeros(2, 63))
+    with pytest.raises(ValueError, match="3 halvings need height and width divisible by 8; got 8 x 12"):
+        UNet((1, 8, 12), levels=3)
+    with pytest.raises(ValueError, match=r"shape must be \(channels, height, width\)"):
+        UNet((8, 8))

@@ -7,6 +7,7 @@ r"""Diffusion and score-based models: the chapter's schedules, its one denoising
   the ELBO's weights;
 - :mod:`.samplers` -- DDIM and DDPM's ancestral sampler, Euler-Maruyama for the reverse SDE, the
   probability-flow ODE as a :class:`~dgm_course.flows.Flow`, annealed Langevin dynamics;
+- :mod:`.unet` -- :class:`UNet`, the small U-Net for images (on flat rows, so every sampler takes it);
 - :mod:`.guidance` -- conditional models (:class:`LabelledField`), label dropout and classifier-free guidance;
 - :mod:`.exact` -- exact scores of noised Gaussian mixtures, to check all of the above against.
 
@@ -18,6 +19,7 @@ from .guidance import LabelledField, guided, label_dropout_loss
 from .model import PARAMETERISATIONS, Denoiser, denoising_loss, elbo_weight, noisy, posterior
 from .samplers import ancestral, annealed_langevin, ddim, ddim_step, euler_maruyama, probability_flow
 from .schedules import KINDS, Schedule
+from .unet import UNet
 
 __all__ = [
     "KINDS",
@@ -26,6 +28,7 @@ __all__ = [
     "ExactScore",
     "LabelledField",
     "Schedule",
+    "UNet",
     "ancestral",
     "annealed_langevin",
     "ddim",

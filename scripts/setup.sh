@@ -35,8 +35,9 @@ fails without snapd: install it with 'snap install chromium' (or Google Chrome) 
     missing+=(chromium)
 fi
 # Playwright's Node.js driver, which the browser tests start, links libatomic; a minimal Debian 12 lacks it
-if [ "$want_browser" = 1 ] && ! { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q 'libatomic\.so\.1'; then
-    missing+=(libatomic1)
+if [ "$want_browser" = 1 ]; then
+    libraries="$(ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null || true)"  # whole, so no pipe breaks early
+    grep -q 'libatomic\.so\.1' <<<"$libraries" || missing+=(libatomic1)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null || die "missing: ${missing[*]}; this script installs them with apt-get (Debian), \

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from dgm_course.data import images, toy2d
 
@@ -46,7 +47,22 @@ def test_cnf_benchmark_prints_its_table() -> None:
 NEEDS_FASHION = pytest.mark.skipif(
     not (images.DEBIAN_DIR / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").exists(),
     reason="reads Fashion-MNIST from the Debian package dataset-fashion-mnist, not installed (scripts/setup.sh "
-           "installs it)")
+           "installs it)")  # the VAE benchmark is pointed at that folder; the autoregressive one reads it first
+
+
+def test_the_logit_transform_and_its_log_determinant():
+    """benchmarks/diffusion.py's RealNVP preprocessing: its log-determinant is log |det dy/dx| by autograd."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from diffusion import ALPHA, to_logit
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    x = torch.rand(4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y, log_det = to_logit(x)
+    for row, value in zip(x, log_det):
+        jacobian = torch.autograd.functional.jacobian(lambda v: to_logit(v[None])[0][0], row)
+        assert float(value) == pytest.approx(float(torch.linalg.slogdet(jacobian)[1]), abs=1e-12)
+    assert torch.allclose((torch.sigmoid(y) - ALPHA) / (1 - 2 * ALPHA), x)  # the inverse the samples go through
 
 
 @NEEDS_FASHION

@@ -300,9 +300,9 @@ def test_train_images_tracks_the_energy_distance_to_test_images():
 
     y = test[:32].flatten(1).double().numpy()
     assert history.evaluations[-1]["energy"] == pytest.approx(dcor.energy_distance(tracked.double().numpy(), y),
-                                                              rel=1e-5)
+                                                              rel=1e-4)  # float32 sums against dcor's float64
     assert history.evaluations[0]["energy"] != history.evaluations[-1]["energy"]
-    assert floor == pytest.approx(dcor.energy_distance(train[:32].flatten(1).double().numpy(), y), rel=1e-5)
+    assert floor == pytest.approx(dcor.energy_distance(train[:32].flatten(1).double().numpy(), y), rel=1e-4)
     assert gan.sample(5).shape == (5, 1, 8, 8)
     with pytest.raises(ValueError, match="images"):
         train_images(recipe, train.flatten(1), test.flatten(1))

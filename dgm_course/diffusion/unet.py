@@ -3,9 +3,9 @@ r"""A small U-Net (Ronneberger et al. 2015), the network that DDPM (Ho et al. 20
 :class:`UNet` ``(t, x)`` reads each row of ``x`` (n, c h w) as an image (c, h, w) and returns a row of the same
 size, so that it plugs into :class:`~.model.Denoiser` with ``shape=(c * h * w,)`` and into every sampler, the
 probability-flow ODE and its exact trace included, as the MLPs do. Inside: a 3 x 3 convolution to ``channels``,
-then at each of ``levels`` + 1 resolutions a residual block (GroupNorm, SiLU, 3 x 3 convolution, the time's
-features added per channel, again), a stride-2 convolution down between resolutions (channels doubled), a
-residual block at the bottom, and on the way up a transposed convolution, the skip connection of the same
+then at each of ``levels`` + 1 resolutions a residual block (GroupNorm, SiLU, 3 x 3 convolution, plus the time's
+features projected to one number per channel; then GroupNorm, SiLU, 3 x 3 convolution), a stride-2 convolution
+down between resolutions (channels doubled), a residual block at the bottom, and on the way up a transposed convolution, the skip connection of the same
 resolution concatenated, and a residual block; a last 3 x 3 convolution, started at zero, returns c channels.
 
 The time enters through the features :math:`(t, \cos\pi k t, \sin\pi k t)_{k \le F}` of
@@ -83,7 +83,7 @@ class UNet(nn.Module):
         t = (t.expand(len(x)) if t.ndim == 0 else t.reshape(len(x)))[:, None]
         angles = t * self.freqs.to(x.dtype)
         emb = self.time(torch.cat([t, torch.cos(angles), torch.sin(angles)], dim=1))
-        h = self.stem(x.view(len(x), *self.shape))
+        h = self.stem(x.reshape(len(x), *self.shape))
         skips = []
         for i, block in enumerate(self.down_blocks):
             h = block(h, emb)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from ._checks import positive_int
+
+
+def time_features(t: Tensor | float, like: Tensor, freqs: Tensor) -> Tensor:
+    r"""The time features :math:`(t, \cos\pi k t, \sin\pi k t)_{k \le F}` of each row of ``like`` (batch, ...), shape
+    (batch, 1 + 2F), in its dtype and on its device; ``freqs`` holds :math:`\pi k`, ``t`` is a number, a
+    0-dimensional tensor, or one time per row."""
+    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    t = (t.expand(len(like)) if t.ndim == 0 else t.reshape(len(like)))[:, None]
+    angles = t * freqs.to(like.dtype)
+    return torch.cat([t, torch.cos(angles), torch.sin(angles)], dim=1)
 
 
 def mlp(

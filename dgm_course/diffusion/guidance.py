@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import positive_int
-from ..nets import mlp
+from ..nets import mlp, time_features
 from .model import Denoiser, denoising_loss
 from .schedules import Schedule
 
@@ -44,9 +44,7 @@ class LabelledField(nn.Module):
                              f"{y.dtype}")
         if (y < 0).any() or (y > self.null).any():
             raise ValueError(f"labels must lie in 0..{self.classes - 1}, or {self.null} for no label")
-        t = t.reshape(len(x), 1).to(x.dtype)
-        angles = t * self.freqs.to(x.dtype)
-        return self.net(torch.cat([x, t, torch.cos(angles), torch.sin(angles), self.label(y)], dim=1))
+        return self.net(torch.cat([x, time_features(t, x, self.freqs), self.label(y)], dim=1))
 
 
 class _Guided(nn.Module):

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import positive_int
+from ..nets import time_features
 
 
 def _groups(channels: int) -> int:
@@ -79,10 +80,7 @@ class UNet(nn.Module):
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (batch, {self.dim}): images {self.shape} flattened; "
                              f"got {tuple(x.shape)}")
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        t = (t.expand(len(x)) if t.ndim == 0 else t.reshape(len(x)))[:, None]
-        angles = t * self.freqs.to(x.dtype)
-        emb = self.time(torch.cat([t, torch.cos(angles), torch.sin(angles)], dim=1))
+        emb = self.time(time_features(t, x, self.freqs))
         h = self.stem(x.reshape(len(x), *self.shape))
         skips = []
         for i, block in enumerate(self.down_blocks):

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from .. import ode
 from .._checks import one_of, positive_int
-from ..nets import mlp
+from ..nets import mlp, time_features
 from .base import Bijection, Flow
 
 
@@ -45,10 +45,7 @@ class TimeField(nn.Module):
         self.net = mlp(dim + 1 + 2 * freqs, dim, hidden, depth, activation=activation)
 
     def forward(self, t: Tensor | float, z: Tensor) -> Tensor:
-        t = torch.as_tensor(t, dtype=z.dtype, device=z.device)
-        t = (t.expand(len(z)) if t.ndim == 0 else t.reshape(len(z)))[:, None]
-        angles = t * self.freqs.to(z.dtype)
-        return self.net(torch.cat([z, t, torch.cos(angles), torch.sin(angles)], dim=1))
+        return self.net(torch.cat([z, time_features(t, z, self.freqs)], dim=1))
 
 
 def divergence_exact(v: Tensor, z: Tensor, create_graph: bool = False) -> Tensor:

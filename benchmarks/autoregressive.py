@@ -25,6 +25,7 @@ import torch
 from dgm_course import budget
 from dgm_course.autoregressive import MADE, PixelCNN
 from dgm_course.data import images
+from dgm_course.metrics import bits_per_dim
 from dgm_course.training import fit
 from dgm_course.vae import BOOK_SIZES, conv_vae
 
@@ -97,7 +98,7 @@ def main() -> int:
     for name in names:
         nll = [results[s][name][0] for s in cfg["seeds"]]
         rows.append([name, " / ".join(f"{v:.2f} ± {results[s][name][1]:.2f}" for s, v in zip(cfg["seeds"], nll)),
-                     " / ".join(f"{v / (784 * math.log(2)):.4f}" for v in nll),
+                     " / ".join(f"{bits_per_dim(v, 784):.4f}" for v in nll),
                      " / ".join(f"{results[s][name][2]:.0f}" for s in cfg["seeds"])])
     print_table(["model", f"held-out NLL, nats (seeds {', '.join(map(str, cfg['seeds']))})", "bits/dim",
                  "train s"], rows)

@@ -5,8 +5,9 @@ size, so that it plugs into :class:`~.model.Denoiser` with ``shape=(c * h * w,)`
 probability-flow ODE and its exact trace included, as the MLPs do. Inside: a 3 x 3 convolution to ``channels``,
 then at each of ``levels`` + 1 resolutions a residual block (GroupNorm, SiLU, 3 x 3 convolution, plus the time's
 features projected to one number per channel; then GroupNorm, SiLU, 3 x 3 convolution), a stride-2 convolution
-down between resolutions (channels doubled), a residual block at the bottom, and on the way up a transposed convolution, the skip connection of the same
-resolution concatenated, and a residual block; a last 3 x 3 convolution, started at zero, returns c channels.
+down between resolutions (channels doubled), a residual block at the bottom, and on the way up a transposed
+convolution, the skip connection of the same resolution concatenated, and a residual block; a last 3 x 3
+convolution, started at zero, returns c channels.
 
 The time enters through the features :math:`(t, \cos\pi k t, \sin\pi k t)_{k \le F}` of
 :class:`~dgm_course.flows.TimeField`, passed through a small MLP. GroupNorm normalises each image on its own,

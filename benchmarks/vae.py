@@ -1,6 +1,6 @@
-"""Benchmark of the variational autoencoders of chapter 4 at their full size (the chapter trains them for fewer
-steps, to stay within its 4 minutes): test ELBO and the IWAE estimate of the NLL (nats per image and bits per
-dimension), with the training time.
+"""Benchmark of the variational autoencoders of chapter 4 for the full steps of dgm_course.vae.BOOK_SIZES (the
+chapter trains them for fewer, to stay within its 4 minutes): test ELBO and the IWAE estimate of the NLL (nats per
+image and bits per dimension), with the training time.
 
     python benchmarks/vae.py                 # digits and Fashion-MNIST (a few minutes on 2 CPU cores)
     python benchmarks/vae.py --smoke         # seconds: proves the script runs (the tests run this)

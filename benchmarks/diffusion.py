@@ -22,12 +22,12 @@ predicting the noise on the linear schedule, pixels scaled to [-1, 1] as in DDPM
 labels (``TimeField(64, 256, 3, freqs=8)``, 12,000 steps of 256) and the package's small U-Net (``UNet((1, 8, 8),
 channels=16, levels=1)``, 3,000 steps of 128); chapter 5's DCGAN (32 channels, batches of 128, 3,500 steps rather
 than the chapter's 1,000, so that it trains almost as long as the U-Net); a VAE of chapter 4's digits size, for the
-full steps of ``dgm_course.vae.BOOK_SIZES``, with a Gaussian decoder (latent 8, 2 x 256, 4,000 steps of 128); and a RealNVP (8 couplings of 2 x 256) on RealNVP's
-logit transform of the pixels (Dinh et al. 2017, alpha = 0.05) for 300 steps only: it learns the 1,500 digits by
-heart (seed 0, 4,000 steps: held-out NLL -76 nats at step 500, +221 at step 4,000; 800 steps: lowest, -83.5, at step
-200). Those 300 steps were chosen by looking at the held-out digits, so the flow's NLL is optimistic (a validation
-split would be the honest choice; the ranking does not hinge on it). The density models train on batches of the
-training digits dequantised afresh. "At most as long" is loose for the VAE: those 4,000 steps take about a
+full steps of ``dgm_course.vae.BOOK_SIZES``, with a Gaussian decoder (latent 8, 2 x 256, 4,000 steps of 128); and a
+RealNVP (8 couplings of 2 x 256) on RealNVP's logit transform of the pixels (Dinh et al. 2017, alpha = 0.05) for
+300 steps only: it learns the 1,500 digits by heart (seed 0, 4,000 steps: held-out NLL -76 nats at step 500, +221
+at step 4,000; 800 steps: lowest, -83.5, at step 200). Those 300 steps were chosen by looking at the held-out
+digits, so the flow's NLL is optimistic (a validation split would be the honest choice; the ranking does not
+hinge on it). The density models train on batches of the training digits dequantised afresh. "At most as long" is loose for the VAE: those 4,000 steps take about a
 quarter of the U-Net's time (12,000 steps on one fixed dequantised copy gave a worse held-out NLL under seed 0, +2.4
 nats against -32). Samples (DDIM with 50 steps; the decoder's means; the generator's; the flow's) against the
 held-out digits by the unbiased energy distance, with real digits (training against held-out) as the floor; every

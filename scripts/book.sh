@@ -12,8 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 export DGM_BUDGET="${DGM_BUDGET:-book}"
 export DGM_SEED="${DGM_SEED:-0}"
 export DGM_PROGRESS=0          # no progress bars in the rendered pages
-out="_build/$DGM_BUDGET"
-[ "$DGM_SEED" = 0 ] || out="$out-seed$DGM_SEED"
+out="$(book_out "$DGM_BUDGET")"
 export DGM_CLAIMS_DIR="$ROOT/$out/claims"
 code_stamp="$(find dgm_course scripts \( -name '*.py' -o -name '*.sh' -o -name '*.jpg' \) -print0 | sort -z | xargs -0 cat | cat - requirements/lock.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$out/.code-stamp" 2>/dev/null)" != "$code_stamp" ]; then

@@ -16,6 +16,9 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 die() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; exit 1; }
 
+# where scripts/book.sh writes the book of budget $1 under DGM_SEED: _build/<budget>, or _build/<budget>-seed<k>
+book_out() { if [ "${DGM_SEED:-0}" = 0 ]; then echo "_build/$1"; else echo "_build/$1-seed$DGM_SEED"; fi; }
+
 # --- what this machine must have --------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is missing: install Python 3.11 (Debian 12: apt-get install python3)"
 py_version="$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"

@@ -17,8 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh" --browser
 ruff check dgm_course tests benchmarks scripts notebooks/conftest.py
 
 DGM_BUDGET="$budget" "$ROOT/scripts/book.sh"
-out="_build/$budget"
-[ "${DGM_SEED:-0}" = 0 ] || out="$out-seed$DGM_SEED"   # where scripts/book.sh wrote it
+out="$(book_out "$budget")"   # where scripts/book.sh wrote it
 python "$ROOT/benchmarks/book_time.py" "$ROOT/$out" || true   # each chapter's time against its 4 minutes
 
 export DGM_BUDGET=smoke         # nbval runs every notebook at the smoke budget against its recorded outputs

@@ -20,8 +20,8 @@ and DDIM samples that pass the energy test (p > 0.05) in at most 50 network eval
 The 8x8 digits (``--part digits``; 1,500 training and 297 held-out digits, 17 grey levels): two diffusion models
 predicting the noise on the linear schedule, pixels scaled to [-1, 1] as in DDPM, chapter 12's network without its
 labels (``TimeField(64, 256, 3, freqs=8)``, 12,000 steps of 256) and the package's small U-Net (``UNet((1, 8, 8),
-channels=16, levels=1)``, 3,000 steps of 128); chapter 5's DCGAN (32 channels, batches of 128, 3,500 steps rather
-than the chapter's 1,000, so that it trains almost as long as the U-Net); a VAE of chapter 4's digits size, for the
+channels=16, levels=1)``, 3,000 steps of 128); chapter 5's DCGAN (32 channels, batches of 128, 3,500 steps, more
+than the chapter trains, so that it trains almost as long as the U-Net); a VAE of chapter 4's digits size, for the
 full steps of ``dgm_course.vae.BOOK_SIZES``, with a Gaussian decoder (latent 8, 2 x 256, 4,000 steps of 128); and a
 RealNVP (8 couplings of 2 x 256) on RealNVP's logit transform of the pixels (Dinh et al. 2017, alpha = 0.05) for
 300 steps only: it learns the 1,500 digits by heart (seed 0, 4,000 steps: held-out NLL -76 nats at step 500, +221

@@ -41,7 +41,7 @@ def test_energy_distance_properties(gen):
         assert float(energy_distance(a, b)) >= -1e-12
 
 
-@pytest.mark.parametrize("d", [3, 64])  # 64: the within-sample sums take torch's condensed (pdist) kernel
+@pytest.mark.parametrize("d", [3, 64])  # 64: distances from the Gram matrix
 def test_energy_distance_blocks_agree_with_one_block(gen, monkeypatch, d):
     import dgm_course.metrics as metrics
 
@@ -62,6 +62,74 @@ def test_energy_distance_is_differentiable_with_coincident_points(gen, d):
     # gradient agrees with finite differences at a generic point
     xd, yd = _pair(gen, n=6, m=5)
     assert torch.autograd.gradcheck(lambda a, b: energy_distance(a, b), (xd.requires_grad_(), yd.requires_grad_()))
+
+
+@pytest.fixture
+def gram_only(monkeypatch):
+    """The Gram path with the difference kernel forbidden: a test using this fixture fails if it is taken."""
+    import dgm_course.metrics as metrics
+
+    def refuse(a, b):
+        raise AssertionError("the difference kernel was used where the Gram path should have been")
+
+    monkeypatch.setattr(metrics, "_exact_cdist", refuse)
+
+
+def test_gram_distances_equal_the_differences_norms_near_and_far(gen, gram_only):
+    """In float64 and many dimensions the distances come from the Gram matrix; against the differences' norms they
+    agree to 1e-12 relative for far pairs, for duplicates (exactly 0), for near neighbours (1e-6 apart: their squares
+    cancel, so the Gram form alone would be wrong in the 4th digit), for two clusters far from the origin (centring
+    rounds them; the near pairs are recomputed from the original points) and at the smallest dimension, 16."""
+    from dgm_course.metrics import _distances
+
+    def exact(x, y):
+        return torch.linalg.vector_norm(x[:, None, :] - y[None, :, :], dim=2)
+
+    def noise(n, d, scale=1.0):
+        return scale * torch.randn(n, d, generator=gen, dtype=torch.float64)
+
+    for d in (16, 64):
+        a = noise(200, d)
+        b = torch.cat([noise(150, d), a[:5], a[5:10] + noise(5, d, 1e-6)])
+        # three points near (1e6, ..., 1e6) in each sample, whose distances (about 11) are near pairs at this scale,
+        # beside clouds at the origin and at -1e6: the centre, near the origin, is far from the near pairs
+        far_x = torch.cat([noise(3, d) + 1e6, noise(97, d)])
+        far_y = torch.cat([noise(3, d) + 1e6, noise(97, d) - 1e6])
+        for x, y in [(a, b), (b, b), (far_x, far_y)]:
+            assert ((_distances(x, y) - exact(x, y)).abs() <= 1e-12 * exact(x, y)).all()
+        assert (_distances(a, b)[torch.arange(5), 150 + torch.arange(5)] == 0).all()
+
+
+def test_a_collapsed_sample_takes_the_difference_kernel(gen, monkeypatch):
+    """Ten points repeated ten times each (a generator collapsed onto a few outputs): a tenth of the pairs are
+    duplicates, more than one in 16, so the block takes the difference kernel whole; a tight cloud of distinct
+    points does not (after centring its distances are far from cancelling)."""
+    import dgm_course.metrics as metrics
+
+    calls = []
+    exact_cdist = metrics._exact_cdist
+    monkeypatch.setattr(metrics, "_exact_cdist", lambda a, b: calls.append(1) or exact_cdist(a, b))
+    x = torch.randn(10, 64, generator=gen, dtype=torch.float64).repeat(10, 1)
+    assert torch.equal(metrics._distances(x, x), exact_cdist(x, x)) and calls == [1]
+    calls.clear()
+    cloud = 1.0 + 1e-8 * torch.randn(100, 64, generator=gen, dtype=torch.float64)
+    distances = metrics._distances(cloud, cloud)
+    assert calls == [] and ((distances - exact_cdist(cloud, cloud)).abs() <= 1e-12 * distances).all()
+
+
+@pytest.mark.parametrize("d", [16, 64])
+def test_energy_distance_matches_dcor_in_many_dimensions(gen, gram_only, d):
+    """The Gram path (float64, d >= 16) against dcor: 1e-12 relative, with duplicated points in both samples."""
+    x, y = _pair(gen, n=400, m=300, d=d, shift=0.05)
+    x, y = torch.cat([x, x[:7], y[:3]]), torch.cat([y, y[:4]])
+    for unbiased in (False, True):
+        ours = float(energy_distance(x, y, unbiased=unbiased))
+        ref = float(dcor.energy_distance(x.numpy(), y.numpy(),
+                                         estimation_stat="u_statistic" if unbiased else "v_statistic"))
+        assert abs(ours - ref) <= 1e-12 * abs(ref)
+    if d == 16:  # the Gram path's gradient against finite differences (blocks of more than 16 rows take it)
+        xd, yd = _pair(gen, n=80, m=70, d=d)
+        assert torch.autograd.gradcheck(lambda a, b: energy_distance(a, b), (xd.requires_grad_(), yd.requires_grad_()))
 
 
 def test_energy_distance_rejects_bad_input():

@@ -94,8 +94,8 @@ def dependence(model: Autoregressive, points: int = 4) -> Tensor:
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask of its shape (out, in)."""
 
-    def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__(in_features, out_features)
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__(in_features, out_features, bias=bias)
         self.register_buffer("mask", torch.ones(out_features, in_features))
 
     def set_mask(self, mask: Tensor) -> None:
@@ -131,14 +131,32 @@ class MADE(Autoregressive):
     Training over several orders is the order-agnostic variant: a loss that calls :meth:`next_order` before
     each batch, ``lambda x: (made.next_order(), made.nll(x))[1]``.
 
-    Over :math:`\{0, 1\}^d`: ``depth`` hidden layers of ``hidden`` units, ``orders`` orders (1: the natural order; more: order-agnostic training, a new order
-    drawn by :meth:`next_order`), Bernoulli conditionals. The order drawn last is not part of
-    :func:`~dgm_course.training.fit`'s checkpoints."""
+    With ``direct=True`` a masked linear map from the inputs adds to the logits,
 
-    def __init__(self, dim: int, hidden: int = 256, depth: int = 2, orders: int = 1, seed: int = 0) -> None:
+    .. math::
+        \mathrm{logit}_j(x) = \mathrm{MLP}_j(x) + \sum_{k:\ m(k) < m(j)} A_{jk}\, x_k,
+
+    with :math:`m(k)` input :math:`k`'s position in the order (``order[k] + 1``): a logistic regression of each pixel
+    on the pixels before it (the fully visible sigmoid belief network, Neal 1992; Frey 1998) beside the network, the
+    direct input-to-output connection of Germain et al.'s own code. Its weight is a :math:`d \times d` matrix of
+    which the :math:`d(d-1)/2` entries below the order's diagonal are used (one more product a pass); it starts at
+    zero (the plain MADE) and keeps the autoregressive property, its mask being the output layer's rule applied to
+    the inputs' own degrees.
+
+    Over :math:`\{0, 1\}^d`: ``depth`` hidden layers of ``hidden`` units, ``orders`` orders (1: the natural order;
+    more: order-agnostic training, a new order drawn by :meth:`next_order`), Bernoulli conditionals. The order drawn
+    last is not part of :func:`~dgm_course.training.fit`'s checkpoints."""
+
+    def __init__(self, dim: int, hidden: int = 256, depth: int = 2, orders: int = 1, seed: int = 0,
+                 direct: bool = False) -> None:
         super().__init__(dim)
         sizes = [positive_int(hidden, "hidden")] * positive_int(depth, "depth")
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip([dim] + sizes, sizes + [dim]))
+        if not isinstance(direct, bool):
+            raise ValueError(f"direct must be True or False; got {direct!r}")
+        self.direct = MaskedLinear(dim, dim, bias=False) if direct else None
+        if self.direct is not None:
+            nn.init.zeros_(self.direct.weight)
         self.generator = torch.Generator().manual_seed(budget.seed(seed))
         self.orders = [torch.arange(dim)] + [torch.randperm(dim, generator=self.generator)
                                              for _ in range(positive_int(orders, "orders") - 1)]
@@ -152,6 +170,8 @@ class MADE(Autoregressive):
         self.order.copy_(self.orders[k])
         for layer, mask in zip(self.layers, self._masks[k]):
             layer.set_mask(mask)
+        if self.direct is not None:  # input k reaches output j when k comes first: pi(k) < pi(j)
+            self.direct.set_mask((self.order[:, None] > self.order[None, :]).float())
 
     def next_order(self) -> None:
         """Order-agnostic training: switch to an order drawn at random among the model's."""
@@ -161,7 +181,7 @@ class MADE(Autoregressive):
         h = x
         for layer in self.layers[:-1]:
             h = F.relu(layer(h))
-        return self.layers[-1](h)
+        return self.layers[-1](h) if self.direct is None else self.layers[-1](h) + self.direct(x)
 
 
 def _odd_kernel(kernel: int) -> int:

@@ -10,13 +10,19 @@ import torch
 from dgm_course.autoregressive import MADE, CausalTransformer, MaskedConv2d, PixelCNN, dependence
 
 
+def _randomise(model, std=1.0):
+    """Random weights in every masked layer of a MADE (the direct connection's too), not just the initial ones."""
+    for layer in [*model.layers, *([model.direct] if model.direct is not None else [])]:
+        torch.nn.init.normal_(layer.weight, std=std)
+
+
 @pytest.mark.parametrize("k", [0, 1, 2])
-def test_made_jacobian_is_strictly_triangular_in_its_order(k):
+@pytest.mark.parametrize("direct", [False, True])
+def test_made_jacobian_is_strictly_triangular_in_its_order(k, direct):
     torch.manual_seed(k)
-    model = MADE(6, hidden=32, depth=2, orders=3, seed=k).double()
+    model = MADE(6, hidden=32, depth=2, orders=3, seed=k, direct=direct).double()
     model.use_order(k)
-    for layer in model.layers:  # random weights, not just the initial ones
-        torch.nn.init.normal_(layer.weight)
+    _randomise(model)
     x = torch.rand(1, 6, dtype=torch.float64)
     jac = torch.autograd.functional.jacobian(lambda v: model(v[None])[0], x[0])  # (outputs, inputs)
     position = model.order
@@ -25,24 +31,37 @@ def test_made_jacobian_is_strictly_triangular_in_its_order(k):
     assert (jac[allowed] != 0).float().mean() > 0.5  # and it does see most of them
 
 
+def test_made_direct_connection_is_the_strict_order_and_starts_as_the_plain_made():
+    torch.manual_seed(0)
+    plain = MADE(6, hidden=16, depth=2, orders=3, seed=1)
+    torch.manual_seed(0)
+    direct = MADE(6, hidden=16, depth=2, orders=3, seed=1, direct=True)
+    x = torch.randint(0, 2, (5, 6)).float()
+    for k in range(3):
+        plain.use_order(k)
+        direct.use_order(k)
+        position = direct.order
+        assert torch.equal(direct.direct.mask, (position[:, None] > position[None, :]).float())  # every earlier input
+        assert torch.equal(direct(x), plain(x))  # zero at the start: the plain MADE's logits
+
+
 @pytest.mark.parametrize("k", [0, 1])
-def test_made_probabilities_sum_to_one(k):
+@pytest.mark.parametrize("direct", [False, True])
+def test_made_probabilities_sum_to_one(k, direct):
     torch.manual_seed(10 + k)
-    model = MADE(5, hidden=16, depth=2, orders=2, seed=k).double()
+    model = MADE(5, hidden=16, depth=2, orders=2, seed=k, direct=direct).double()
     model.use_order(k)
-    for layer in model.layers:
-        torch.nn.init.normal_(layer.weight, std=0.5)
+    _randomise(model, std=0.5)
     every = torch.tensor(list(itertools.product([0.0, 1.0], repeat=5)), dtype=torch.float64)
     with torch.no_grad():
         total = float(model.log_prob(every).exp().sum())
     assert total == pytest.approx(1.0, abs=1e-12)
 
 
-def _made_in_a_random_order():
-    model = MADE(3, hidden=16, depth=1, orders=2, seed=3)
+def _made_in_a_random_order(direct=False):
+    model = MADE(3, hidden=16, depth=1, orders=2, seed=3, direct=direct)
     model.use_order(1)
-    for layer in model.layers:
-        torch.nn.init.normal_(layer.weight)
+    _randomise(model)
     return model
 
 
@@ -53,7 +72,8 @@ def _random_transformer():
     return model
 
 
-@pytest.mark.parametrize("make, seed", [(_made_in_a_random_order, 3), (_random_transformer, 5)])
+@pytest.mark.parametrize("make, seed", [(_made_in_a_random_order, 3), (lambda: _made_in_a_random_order(True), 4),
+                                        (_random_transformer, 5)])
 def test_the_sampler_reaches_the_models_own_law(make, seed):
     """60,000 draws of 3 bits: each of the 8 frequencies within 4.5 standard errors of the model's probability (the
     sampler goes through the model's order: MADE's is a random one)."""
@@ -77,6 +97,8 @@ def test_made_refuses_what_it_cannot_model():
         model(torch.zeros(2, 1, 2, 2))
     with pytest.raises(ValueError, match=r"k must be an order's index, 0..0; got 5"):
         model.use_order(5)
+    with pytest.raises(ValueError, match=r"direct must be True or False; got 'yes'"):
+        MADE(4, hidden=8, direct="yes")
 
 
 def test_made_learns_binarised_digits_below_the_independent_model():

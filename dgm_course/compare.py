@@ -8,8 +8,9 @@ r"""Every model of the course, trained and judged the same way on a 2-D data set
 - the energy distance :math:`\hat{\mathcal E}_V` between ``n`` samples and ``n`` held-out points, and the
   p-value of the energy test (:func:`~dgm_course.metrics.energy_test`);
 - the held-out negative log-likelihood where the model has one: exact for the flows (the continuous ones
-  with a fixed-step RK4 solve) and for the diffusion model (its probability-flow ODE, solved by dopri5), an upper
-  bound for the VAE (minus the IWAE bound); none for the generators;
+  with a fixed-step RK4 solve), for the diffusion model (its probability-flow ODE, solved by dopri5) and for the
+  energy-based model (its normalising constant by quadrature on a grid), an upper bound for the VAE (minus the
+  IWAE bound); none for the generators;
 - modes captured and high-quality samples on the Gaussian mixtures (:func:`~dgm_course.metrics.mode_coverage`);
 - training time, and the time to draw 10,000 samples.
 """
@@ -24,13 +25,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from . import budget, latent, ode
+from . import budget, ebm, latent, ode
 from ._checks import one_of, positive_int
 from .data import toy2d
 from .diffusion import Denoiser, Schedule, ddim, denoising_loss, probability_flow
 from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
 from .gan import TEXTBOOK, Recipe
 from .gmmn import energy_generator
+from .langevin import langevin
 from .metrics import energy_test, held_out_nll
 from .training import History, Phase, fit
 from .vae import mlp_vae
@@ -41,7 +43,9 @@ Sampler = Callable[[int, torch.Generator | None], Tensor]
 @dataclass
 class Model:
     """One model ready for :func:`~dgm_course.training.fit`: the module that owns the parameters, its loss (or
-    phases), how to draw from it, and its log-density where it has one (``likelihood`` says which kind)."""
+    phases), how to draw from it, and its log-density where it has one (``likelihood`` says which kind: "exact",
+    "quadrature" for a normalising constant integrated on a grid, "upper bound" for an NLL bounded from above,
+    or "none")."""
 
     module: nn.Module
     loss: Callable[[Tensor], Tensor] | list[Phase]
@@ -139,6 +143,34 @@ def _diffusion() -> Model:
                  lambda x: probability_flow(model).log_prob(x), "exact")  # built where the trained model lives
 
 
+# The energy-based model's chains start uniform on [-5, 5]^2, the largest square of the toy data sets; its density is
+# normalised on a 500 x 500 grid over [-7, 7]^2 (that square and a margin of 2, as in chapter 14).
+_EBM_BOUND = max(toy2d.BOUNDS.values())
+_EBM_GRID_BOUND, _EBM_GRID = _EBM_BOUND + 2, 500
+#: Langevin steps (of size 0.01) from uniform noise to one sample of the energy-based model.
+EBM_SAMPLE_STEPS = 200
+
+
+def _ebm() -> Model:
+    r"""The energy-based model of chapter 14: an MLP energy (3 layers of 128 SiLU units) trained by contrastive
+    divergence, 20 Langevin steps of size 0.01 a training step from a replay buffer of 10,000 chains
+    (:func:`~dgm_course.ebm.contrastive_divergence`); sampled by ``EBM_SAMPLE_STEPS`` Langevin steps of size 0.01
+    from uniform points of the square (fresh chains, no buffer), scored by :math:`-E_\theta - \log Z_\theta` with
+    :math:`\log Z_\theta` on a grid (:func:`~dgm_course.ebm.log_partition`, recomputed at each call)."""
+    energy = ebm.EnergyMLP(2, 128, 3)
+    chains = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))  # follows the seed of train()
+    loss = ebm.contrastive_divergence(energy, ebm.ReplayBuffer(2, 10_000, bound=_EBM_BOUND, generator=chains))
+
+    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
+        start = latent.uniform(n, 2, _EBM_BOUND, next(energy.parameters()), generator)
+        return langevin(energy.score, start, 0.01, EBM_SAMPLE_STEPS, generator)
+
+    def log_prob(x: Tensor) -> Tensor:
+        return ebm.log_prob(energy, x, ebm.log_partition(energy, _EBM_GRID_BOUND, _EBM_GRID))
+
+    return Model(energy, loss, sample, log_prob, "quadrature")
+
+
 def _energy() -> Model:
     g = energy_generator(2, 2, hidden=128, depth=3)
     return Model(g, g.loss, g.sample)
@@ -159,6 +191,7 @@ CONTENDERS: dict[str, Contender] = {c.name: c for c in (
     Contender.gan("WGAN-GP", "6", 300, _WGAN_GP),
     Contender("energy generator", "7", 1300, 512, 1e-3, _energy),
     Contender("diffusion", "11", 2500, 512, 6e-3, _diffusion),
+    Contender("EBM", "14", 1500, 256, 1e-3, _ebm, cosine=False),
 )}
 
 

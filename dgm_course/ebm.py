@@ -21,6 +21,8 @@ from the model at all (:func:`score_matching_loss`, Hyvärinen 2005, exact or sl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -72,7 +74,7 @@ class ReplayBuffer:
         self.index: Tensor | None = None
 
     def _uniform(self, n: int) -> Tensor:
-        return (2 * torch.rand(n, self.dim, generator=self.generator) - 1) * self.bound
+        return latent.uniform(n, self.dim, self.bound, torch.empty(0), self.generator)  # float32, on the CPU
 
     def draw(self, n: int) -> Tensor:
         n = positive_int(n, "n")
@@ -81,7 +83,8 @@ class ReplayBuffer:
         self.index = torch.randperm(len(self.points), generator=self.generator)[:n]
         x = self.points[self.index].clone()
         renew = torch.rand(n, generator=self.generator) < self.fresh
-        x[renew] = self._uniform(int(renew.sum()))
+        if renew.any():
+            x[renew] = self._uniform(int(renew.sum()))
         return x
 
     def push(self, x: Tensor) -> None:
@@ -102,16 +105,37 @@ def negative_samples(energy: EnergyMLP, buffer: ReplayBuffer, n: int, steps: int
     return x.detach()
 
 
+def _check_penalty(penalty: float) -> float:
+    if not penalty >= 0:
+        raise ValueError(f"penalty must be >= 0; got {penalty!r}")
+    return penalty
+
+
 def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float = 0.1) -> Tensor:
     r"""The contrastive-divergence surrogate :math:`\overline{E_\theta(x^+)} - \overline{E_\theta(x^-)} +
     \lambda\,\overline{E_\theta(x^+)^2 + E_\theta(x^-)^2}` on a data batch :math:`x^+` and model samples
     :math:`x^-`: its gradient is minus ``eq-cd``'s (estimated with the samples) plus the penalty's, which sets the
     energies' scale: the minimum of :math:`\pm e + \lambda e^2` is at :math:`e = \mp 1/(2\lambda)` (Du & Mordatch
     2019)."""
-    if not penalty >= 0:
-        raise ValueError(f"penalty must be >= 0; got {penalty!r}")
+    _check_penalty(penalty)
     e_pos, e_neg = energy(data), energy(negatives.detach())
     return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
+
+
+def contrastive_divergence(energy: EnergyMLP, buffer: ReplayBuffer, chain_steps: int = 20, step_size: float = 0.01,
+                           penalty: float = 0.1) -> Callable[[Tensor], Tensor]:
+    r"""The loss of one training step of contrastive divergence, for :func:`~dgm_course.training.fit`: on a data
+    batch :math:`x^+`, :func:`cd_loss` with the negatives :math:`x^-` of ``chain_steps`` Langevin steps of size
+    ``step_size`` from as many chains of ``buffer`` (:func:`negative_samples`)."""
+    positive_int(chain_steps, "chain_steps")
+    _check_penalty(penalty)
+    if not step_size > 0:
+        raise ValueError(f"step_size must be a positive number; got {step_size!r}")
+
+    def loss(x: Tensor) -> Tensor:
+        return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step_size), penalty)
+
+    return loss
 
 
 def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float = 0.01, steps: int = 2000,
@@ -154,11 +178,8 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
     buffer = ReplayBuffer(dim, size=buffer_size, bound=bound,
                           generator=torch.Generator().manual_seed(budget.seed(seed)))
 
-    def loss(x: Tensor) -> Tensor:
-        return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step_size), penalty)
-
-    history = fit(energy, loss, data, steps=steps, batch_size=batch, lr=lr, seed=seed, device=device,
-                  progress=progress)
+    history = fit(energy, contrastive_divergence(energy, buffer, chain_steps, step_size, penalty), data, steps=steps,
+                  batch_size=batch, lr=lr, seed=seed, device=device, progress=progress)
     return energy, buffer, history
 
 

@@ -25,6 +25,16 @@ def draw(n: int, dim: int, like: Tensor, generator: torch.Generator | None = Non
     return z.to(like.device)
 
 
+def uniform(n: int, dim: int, bound: float, like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    r"""``n`` points uniform on the cube :math:`[-b, b]^{dim}` (:math:`b` = ``bound``), shape (n, dim), drawn like
+    :func:`draw`: the starting points of Langevin chains (:mod:`dgm_course.ebm`)."""
+    if not bound > 0:
+        raise ValueError(f"bound must be positive; got {bound!r}")
+    u = torch.rand(positive_int(n, "n"), positive_int(dim, "dim"), generator=generator, dtype=like.dtype,
+                   device=_device(generator, like))
+    return ((2 * u - 1) * bound).to(like.device)
+
+
 def _device(generator: torch.Generator | None, like: Tensor) -> torch.device:
     return generator.device if generator is not None else like.device
 

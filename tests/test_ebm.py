@@ -72,6 +72,10 @@ def test_train_cd_is_the_chapters_loop_and_refuses_unknown_data():
         train_cd("moon", **kw)
     with pytest.raises(ValueError, match=r"batch \(32\) must not exceed buffer_size \(20\)"):
         train_cd("moons", **{**kw, "buffer_size": 20})
+    for bad, message in [("chain_steps", "chain_steps"), ("step_size", "step_size must be a positive number"),
+                         ("penalty", "penalty must be >= 0")]:
+        with pytest.raises(ValueError, match=message):  # before any training
+            train_cd("moons", **{**kw, bad: -1})
 
 
 def test_train_cd_on_a_tensor_of_points_uses_their_dimension_and_needs_a_bound():

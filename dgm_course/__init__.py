@@ -18,7 +18,8 @@ The parts, one concept a module, in the book's notation:
   contrastive divergence with a replay buffer, and 2-D log-partitions on a grid.
 - :mod:`dgm_course.applications` -- super-resolution, galaxy deconvolution, style transfer.
 - :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra.
-- :mod:`dgm_course.compare` -- every model of the course trained and judged the same way (the course table).
+- :mod:`dgm_course.compare` -- every model of the course that draws 2-D points, trained and judged the same way
+  (the course table).
 - :mod:`dgm_course.training` -- the one training loop; :mod:`dgm_course.checkpoint` its checkpoints.
 - :mod:`dgm_course.plotting` -- samples, densities, image grids, trajectories and animations.
 - :mod:`dgm_course.budget` -- the ``smoke`` / ``book`` / ``gpu`` budget switch and the ``DGM_SEED`` switch;

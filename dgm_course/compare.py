@@ -1,4 +1,5 @@
-r"""Every model of the course, trained and judged the same way on a 2-D data set: the course-wide table.
+r"""Every model of the course that draws points of the plane (all but chapter 13's autoregressive models, made for
+binary images), trained and judged the same way on a 2-D data set: the course-wide table.
 
 :data:`CONTENDERS` names each model with the chapter that derives it, its size and its training budget
 (steps, batch, learning rate; a GAN's recipe), sized so that each trains in seconds on 2 CPU cores.
@@ -8,9 +9,10 @@ r"""Every model of the course, trained and judged the same way on a 2-D data set
 - the energy distance :math:`\hat{\mathcal E}_V` between ``n`` samples and ``n`` held-out points, and the
   p-value of the energy test (:func:`~dgm_course.metrics.energy_test`);
 - the held-out negative log-likelihood where the model has one: exact for the flows (the continuous ones
-  with a fixed-step RK4 solve), for the diffusion model (its probability-flow ODE, solved by dopri5) and for the
-  energy-based model (its normalising constant by quadrature on a grid), an upper bound for the VAE (minus the
-  IWAE bound); none for the generators;
+  with a fixed-step RK4 solve) and for the diffusion model (its probability-flow ODE, solved by dopri5),
+  approximate for the energy-based model (its normalising constant by quadrature on a 500 x 500 grid over
+  :math:`[-7, 7]^2`, the mass outside neglected), an upper bound for the VAE (minus the IWAE bound); none for the
+  generators;
 - modes captured and high-quality samples on the Gaussian mixtures (:func:`~dgm_course.metrics.mode_coverage`);
 - training time, and the time to draw 10,000 samples.
 """

@@ -28,8 +28,9 @@ _GRAM_MIN_DIM = 16
 
 
 def _exact_cdist(a: Tensor, b: Tensor) -> Tensor:
-    """|a_i - b_j| from the differences themselves (torch's exact kernel, not the Gram-matrix shortcut
-    |a|^2 + |b|^2 - 2 a.b, whose cancellation costs about 1e-10 relative); gradient 0 where points coincide."""
+    """|a_i - b_j| from the differences themselves (torch's exact kernel, not its plain Gram-matrix shortcut
+    |a|^2 + |b|^2 - 2 a.b, whose cancellation costs about 1e-10 relative where points are close; ``_distances``
+    uses the Gram matrix only where it cannot cancel); gradient 0 where points coincide."""
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
@@ -38,9 +39,11 @@ def _distances(a: Tensor, b: Tensor) -> Tensor:
 
     In float64 with :math:`d \ge` ``_GRAM_MIN_DIM``, from the Gram matrix: on the samples centred on the mean of
     ``a``, :math:`s_{ij} = |a_i|^2 + |b_j|^2 - 2\,a_i \cdot b_j`, one matrix product. Its rounding error is at most
-    about :math:`(d + 2)\,u\,(|a_i|^2 + |b_j|^2)` (:math:`u = 2^{-53}`), so where :math:`s_{ij} > \tau\,(|a_i|^2 +
-    |b_j|^2)` with :math:`\tau = \max(10^{-2}, 10^{-4} d)` the distance's relative error is below
-    :math:`(d + 2)\,u / (2\tau) < 6 \cdot 10^{-13}`. The pairs below that (duplicates, near neighbours) are
+    about :math:`(2d + 3)\,u\,(|a_i|^2 + |b_j|^2)` (:math:`u = 2^{-53}`; the two squared norms and the inner
+    product, each within :math:`d\,u` of its terms' sum, and the additions), so where :math:`s_{ij} > \tau\,(|a_i|^2
+    + |b_j|^2)` with :math:`\tau = \max(10^{-2}, 10^{-4} d)` the distance's relative error is below
+    :math:`(2d + 3)\,u / (2\tau) < 1.2 \cdot 10^{-12}` in the worst case (rounding errors that do not all align
+    give far less). The pairs below that (duplicates, near neighbours) are
     recomputed from the differences of the original points, and a block where they are more than one in 16 (a
     collapsed sample) takes the difference kernel whole. In float32 (:math:`u = 2^{-24}`) or in few dimensions,
     where the product gains little, the difference kernel throughout."""
@@ -64,7 +67,8 @@ def _distances(a: Tensor, b: Tensor) -> Tensor:
 
 def pairwise_distance_sum(a: Tensor, b: Tensor | None = None) -> Tensor:
     r"""Return :math:`\sum_{i,j} |a_i - b_j|`, or with ``b=None`` the within-sample sum
-    :math:`\sum_{i \ne i'} |a_i - a_{i'}|`, of which only the upper triangle is computed (doubled).
+    :math:`\sum_{i \ne i'} |a_i - a_{i'}|`, of which only the blocks on and above the diagonal are computed (those
+    above it doubled).
 
     Exact distances (``_distances``), in blocks of at most ``_BLOCK_ELEMENTS`` distances, so memory stays bounded
     whatever the sample sizes; differentiable.

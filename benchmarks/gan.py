@@ -3,7 +3,7 @@ modes captured and high-quality samples (within 3 std of a mode; a mode counts w
 samples, as in VEEGAN and PacGAN), energy distance to 2,500 held-out data points, training time; mean, spread
 and worst of several seeds. The target counts as met only when every seed meets it.
 
-    python benchmarks/gan.py               # every row, 3 seeds (about half an hour on 2 CPU cores)
+    python benchmarks/gan.py               # every row, 3 seeds (about 45 minutes on 2 CPU cores)
     python benchmarks/gan.py --seeds 5     # more seeds
     python benchmarks/gan.py --only wgan   # the rows whose name contains "wgan"
     python benchmarks/gan.py --smoke       # seconds: proves the script runs (the tests run this)

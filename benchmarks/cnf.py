@@ -7,6 +7,7 @@ times shows what that buys (under the first seed), and a row with twice the step
     python benchmarks/cnf.py --seeds 0  # one seed (about 13 minutes)
     python benchmarks/cnf.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/cnf.py --check    # exit 1 when a target is missed
+    python benchmarks/cnf.py --zuko-only  # only our CNF against zuko's (about 5 minutes)
 
 For each model: training time and time per step; the held-out NLL on 20,000 held-out points (dopri5,
 rtol = atol = 1e-5, exact trace); function evaluations (NFE) per sample with dopri5 at that tolerance and
@@ -140,12 +141,20 @@ def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[list[str]
     return rows
 
 
+def zuko_table(cfg: dict) -> None:
+    print("\nours against zuko at the same tolerances:", flush=True)
+    lines = zuko_versus_ours(cfg["zuko_iterations"], cfg["zuko_batch"], cfg["n_test"])
+    print()
+    print_table(["model", "iterations", "train (s)", "ms/iteration", "held-out NLL (nats)"], lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
     parser.add_argument("--seeds", nargs="+", type=int, help="a target counts as met under all (default 0 1 2; "
                         "with --smoke, 0)")
+    parser.add_argument("--zuko-only", action="store_true", help="only the comparison with zuko's CNF (no target)")
     args = parser.parse_args()
     s = args.smoke
     args.seeds = args.seeds or ([0] if s else [0, 1, 2])
@@ -161,6 +170,9 @@ def main() -> int:
     )
     print(f"data: {DATA}; batch {cfg['batch']}; Adam with cosine decay; {torch.get_num_threads()} threads; "
           f"torch {torch.__version__}", flush=True)
+    if args.zuko_only:
+        zuko_table(cfg)
+        return 0
 
     def train(name: str, flow: Flow, model: nn.Module, loss: Callable[[Tensor], Tensor], steps: int, lr: float,
               every: int, seed: int) -> Row:
@@ -244,10 +256,7 @@ def main() -> int:
         values = " / ".join(by_seed[seed][claim][1] for seed in args.seeds)
         print(f"{'met    ' if met else 'NOT MET'} {claim} (per seed: {values})")
 
-    print("\nours against zuko at the same tolerances:", flush=True)
-    lines = zuko_versus_ours(cfg["zuko_iterations"], cfg["zuko_batch"], cfg["n_test"])
-    print()
-    print_table(["model", "iterations", "train (s)", "ms/iteration", "held-out NLL (nats)"], lines)
+    zuko_table(cfg)
     return 1 if args.check and not s and not all(targets.values()) else 0
 
 

@@ -170,7 +170,7 @@ class MADE(Autoregressive):
         self.order.copy_(self.orders[k])
         for layer, mask in zip(self.layers, self._masks[k]):
             layer.set_mask(mask)
-        if self.direct is not None:  # input k reaches output j when k comes first: pi(k) < pi(j)
+        if self.direct is not None:  # input k reaches output j when k comes first in the order: m(k) < m(j)
             self.direct.set_mask((self.order[:, None] > self.order[None, :]).float())
 
     def next_order(self) -> None:

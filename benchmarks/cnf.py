@@ -7,7 +7,7 @@ times shows what that buys (under the first seed), and a row with twice the step
     python benchmarks/cnf.py --seeds 0  # one seed (about 13 minutes)
     python benchmarks/cnf.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/cnf.py --check    # exit 1 when a target is missed
-    python benchmarks/cnf.py --zuko-only  # only our CNF against zuko's (about 5 minutes)
+    python benchmarks/cnf.py --zuko-only  # our CNF against zuko's alone (about 5 minutes)
 
 For each model: training time and time per step; the held-out NLL on 20,000 held-out points (dopri5,
 rtol = atol = 1e-5, exact trace); function evaluations (NFE) per sample with dopri5 at that tolerance and
@@ -168,11 +168,12 @@ def main() -> int:
         eval_every=5 if s else EVAL_EVERY, n_eval=500 if s else 5000, n_test=1000 if s else 20_000,
         zuko_iterations=2 if s else 150, zuko_batch=64 if s else 512,
     )
-    print(f"data: {DATA}; batch {cfg['batch']}; Adam with cosine decay; {torch.get_num_threads()} threads; "
-          f"torch {torch.__version__}", flush=True)
     if args.zuko_only:
+        print(f"{torch.get_num_threads()} threads; torch {torch.__version__}", flush=True)
         zuko_table(cfg)
         return 0
+    print(f"data: {DATA}; batch {cfg['batch']}; Adam with cosine decay; {torch.get_num_threads()} threads; "
+          f"torch {torch.__version__}", flush=True)
 
     def train(name: str, flow: Flow, model: nn.Module, loss: Callable[[Tensor], Tensor], steps: int, lr: float,
               every: int, seed: int) -> Row:

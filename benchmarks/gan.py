@@ -10,7 +10,7 @@ and worst of several seeds. The target counts as met only when every seed meets 
 
 Rows: the four objectives with their published defaults (dgm_course.gan.TEXTBOOK), then the ladder from the
 textbook non-saturating GAN to its last rung (dgm_course.gan.BEST), one change at a time (dgm_course.gan.LADDER;
-chapter 5 trains the ladder's two ends at batch 256).
+chapter 5 trains the two ends of its batch-256 rungs).
 Published on this grid (Srivastava et al. 2017; Lin et al. 2018): GAN 3.3 modes / 0.5 % high quality,
 VEEGAN 24.6 / 40 %, PacGAN4 24.8 modes.
 """

@@ -90,7 +90,7 @@ def test_gan_benchmark_prints_its_table() -> None:
     rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and "objective" not in line]
     names = [r.split("|")[1].strip() for r in rows]
     assert names == ["minimax (textbook)", "nonsaturating (textbook)", "wgan-clip (textbook)", "wgan-gp (textbook)",
-                     "+ learning rates 1e-3", "+ cosine decay", "+ batch 1024"], run.stdout
+                     "+ learning rates 1e-3", "+ cosine decay", "+ batch 1024", "+ 8,000 steps"], run.stdout
     # the table is its seed's run (one at smoke size), and that run is train_2d's: the chapters' recipe, shrunk,
     # trained again here gives the numbers the benchmark printed
     seed_lines = [line.strip() for line in run.stdout.splitlines() if ", seed 0: " in line]
@@ -102,7 +102,7 @@ def test_gan_benchmark_prints_its_table() -> None:
 
     _, history = train_2d(BEST.but(hidden=16, steps=20, batch=64), "25gaussians", seed=0, progress=False)
     final = history.evaluations[-1]
-    assert seed_lines[-1].startswith(f"+ batch 1024, seed 0: {final['modes']:.0f} modes, {100 * final['hq']:.1f} % "
+    assert seed_lines[-1].startswith(f"+ 8,000 steps, seed 0: {final['modes']:.0f} modes, {100 * final['hq']:.1f} % "
                                      f"high quality, energy {final['energy']:.4f}, "), seed_lines[-1]
     target = run.stdout.split("under every seed): >= ")[1]  # ">= M modes, >= H % high quality, <= S s: ..."
     need_modes, need_hq = float(target.split(" modes")[0]), float(target.split(">= ")[1].split(" %")[0])

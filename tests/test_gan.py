@@ -202,7 +202,8 @@ def test_recipes_and_train_2d(tmp_path):
     assert LADDER["non-saturating, Adam 2e-4, batch 256"] == TEXTBOOK["nonsaturating"]
     assert BEST == TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024, steps=8000)
     rungs = list(LADDER.values())  # each rung makes one change to the one before, and the last is BEST
-    changed = [{f for f in Recipe.__dataclass_fields__ if getattr(a, f) != getattr(b, f)} for a, b in zip(rungs, rungs[1:])]
+    changed = [{f for f in Recipe.__dataclass_fields__ if getattr(a, f) != getattr(b, f)}
+               for a, b in zip(rungs, rungs[1:])]
     assert changed == [{"lr_g", "lr_d"}, {"cosine"}, {"batch"}, {"steps"}] and rungs[-1] == BEST
     assert all(r.objective == name for name, r in TEXTBOOK.items())
     gan = BEST.build()

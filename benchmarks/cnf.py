@@ -118,11 +118,11 @@ def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[list[str]
     import zuko  # benchmark-only dependency (the dev extra)
 
     def ours(adjoint: bool) -> Flow:
-        torch.manual_seed(0)
+        torch.manual_seed(budget.seed(0))
         return Flow(CNF(TimeField(2, 64, 3, activation=nn.ELU, freqs=3), 2, method="dopri5", rtol=1e-5, atol=1e-6,
                         adjoint=adjoint))
 
-    torch.manual_seed(0)
+    torch.manual_seed(budget.seed(0))
     theirs = zuko.flows.CNF(2, hidden_features=(64, 64, 64), atol=1e-6, rtol=1e-5, exact=True)
     backprop, adjoint = ours(False), ours(True)
     rows = []
@@ -132,7 +132,8 @@ def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[list[str]
         (f"CNF (zuko {zuko.__version__}, checkpointed adjoint)", theirs, lambda x: -theirs().log_prob(x).mean(),
          lambda x: theirs().log_prob(x)),
     ):
-        history = fit(model, loss, data, steps=iterations, batch_size=batch, lr=1e-3, seed=0, device="cpu", progress=False)
+        history = fit(model, loss, data, steps=iterations, batch_size=batch, lr=1e-3, seed=0, device="cpu",
+                      progress=False)
         with torch.no_grad():
             nll, se = held_out_nll(log_prob, toy2d.held_out(DATA, n_test))
         rows.append([name, str(iterations), f"{history.seconds:.1f}", f"{1e3 * history.seconds / iterations:.0f}",

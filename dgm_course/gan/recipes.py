@@ -85,16 +85,22 @@ TEXTBOOK: dict[str, Recipe] = {
     "wgan-gp": Recipe("wgan-gp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, steps=2000),
 }
 
+# The ladder's rungs, each the one before it with one change.
+_textbook = TEXTBOOK["nonsaturating"]
+_fast = _textbook.but(lr_g=1e-3, lr_d=1e-3)
+_cosine = _fast.but(cosine=True)
+_wide = _cosine.but(batch=1024)
+
 #: The ladder's last rung: the textbook non-saturating GAN with learning rates 1e-3 that decay along a cosine,
 #: batches of 1,024 and 8,000 generator steps (6,000 in the textbook recipe).
-BEST: Recipe = TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024, steps=8000)
+BEST: Recipe = _wide.but(steps=8000)
 
 #: From the textbook non-saturating GAN to :data:`BEST`, one change at a time.
 LADDER: dict[str, Recipe] = {
-    "non-saturating, Adam 2e-4, batch 256": TEXTBOOK["nonsaturating"],
-    "+ learning rates 1e-3": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3),
-    "+ cosine decay": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True),
-    "+ batch 1024": TEXTBOOK["nonsaturating"].but(lr_g=1e-3, lr_d=1e-3, cosine=True, batch=1024),
+    "non-saturating, Adam 2e-4, batch 256": _textbook,
+    "+ learning rates 1e-3": _fast,
+    "+ cosine decay": _cosine,
+    "+ batch 1024": _wide,
     "+ 8,000 steps": BEST,
 }
 

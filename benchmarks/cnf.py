@@ -1,19 +1,22 @@
 """Benchmark of the continuous flows on the checkerboard: maximum-likelihood CNF, OT-Flow and flow matching
 trained longer than the chapter's book budget does (the sizes the targets were set at), and our CNF against zuko's
 at the same tolerances. Flow matching draws its times with ``time_power`` 3 as in the chapter; a row with uniform
-times shows what that buys (under the first seed), and a row with twice the steps how far the same model goes.
+times shows what that buys, and a row with twice the steps how far the same model goes. Under the first seed
+only, three rows that no target reads: flow matching with uniform times, and two that ask where OT-Flow's
+evaluations stand: the maximum-likelihood CNF trained as FFJORD trains it (dopri5 during training, the baseline of
+the OT-Flow paper), and OT-Flow with its transport and HJB weights twenty times larger.
 
-    python benchmarks/cnf.py            # the full benchmark, seeds 0 1 2 (about 35 minutes on 2 CPU cores)
-    python benchmarks/cnf.py --seeds 0  # one seed (about 13 minutes)
+    python benchmarks/cnf.py            # the full benchmark, seeds 0 1 2 (about 50 minutes on 2 CPU cores)
+    python benchmarks/cnf.py --seeds 0  # one seed (about 20 minutes)
     python benchmarks/cnf.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/cnf.py --check    # exit 1 when a target is missed
     python benchmarks/cnf.py --zuko-only  # our CNF against zuko's alone (about 5 minutes)
 
 For each model: training time and time per step; the held-out NLL on 20,000 held-out points (dopri5,
-rtol = atol = 1e-5, exact trace); function evaluations (NFE) per sample with dopri5 at that tolerance and
-with the fewest RK4 steps whose NLL is within 0.01 nats of the dopri5 one; and the training time to reach
-the final NLL of the maximum-likelihood CNF (every model evaluated the same way during training: RK4 with
-16 steps on 5,000 points).
+rtol = atol = 1e-5, exact trace); function evaluations (NFE) per sample with dopri5 at that tolerance, with the
+log-determinant (what the density needs) and without it (what drawing a sample needs), and with the fewest RK4
+steps whose NLL is within 0.01 nats of the dopri5 one; and the training time to reach the final NLL of the
+maximum-likelihood CNF (every model evaluated the same way during training: RK4 with 16 steps on 5,000 points).
 
 Targets (issue 4): flow matching <= 3.53 nats within 240 s; the best continuous model <= 3.52; flow matching
 reaches the ML-CNF's final NLL at least 5x faster; OT-Flow needs fewer evaluations than the ML-CNF. A target counts
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dgm_course import budget
+from dgm_course import budget, ode
 from dgm_course.data import toy2d
 from dgm_course.flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss
 from dgm_course.metrics import held_out_nll
@@ -46,9 +49,15 @@ DATA = "checkerboard"
 BATCH, EVAL_EVERY = 512, 100
 ML_HIDDEN, ML_STEPS, ML_LR = 64, 1000, 5e-3
 OT_WIDTH, OT_STEPS, OT_LR, OT_COST, OT_HJB = 64, 1000, 5e-3, 0.01, 0.05
+OT_HEAVY = 20  # the row that asks what larger transport and HJB weights buy multiplies both by this
 FM_HIDDEN, FM_DEPTH, FM_STEPS, FM_LR, FM_EVAL_EVERY, FM_TIME_POWER = 128, 4, 40_000, 3e-3, 5000, 3.0
 FM_SHORT_STEPS, FM_SHORT_LR, FM_SHORT_EVAL_EVERY = 8000, 6e-3, 500  # a short schedule: how soon it gets to an NLL
-FM_LONG_STEPS = 80_000  # beyond the book: the same model given the target's budget of 4 minutes
+FM_LONG_STEPS = 80_000  # beyond the book: the same model trained twice as long
+ML_NAME, OT_NAME = "ML-CNF (RK4, exact trace)", "OT-Flow"
+UNIFORM_NAME = "flow matching (uniform t)"
+FFJORD_NAME = "ML-CNF trained with dopri5 (FFJORD's way)"
+HEAVY_NAME = f"OT-Flow, transport and HJB weights x{OT_HEAVY}"
+FIRST_SEED_ONLY = (UNIFORM_NAME, FFJORD_NAME, HEAVY_NAME)  # rows no target reads, trained under the first seed
 
 
 def data(n: int, generator: torch.Generator) -> Tensor:
@@ -68,6 +77,7 @@ class Row:
     nll: float = math.nan
     se: float = math.nan
     nfe_dopri5: int = 0
+    nfe_sample: int = 0
     nfe_rk4: float = math.inf
     reach_s: float = math.nan
     straightness: float = math.nan
@@ -92,13 +102,16 @@ def evaluator(flow: Flow, n: int) -> Callable[[], dict[str, float]]:
 
 
 def measure(row: Row, flow: Flow, n_test: int) -> None:
-    """Held-out NLL (dopri5), NFE per sample (dopri5), the fewest RK4 evaluations within 0.01 nats, and the
-    mean length of the trajectories over the distance between their ends (1 for straight lines)."""
+    """Held-out NLL (dopri5), NFE per sample (dopri5, with the log-determinant and without), the fewest RK4
+    evaluations within 0.01 nats, and the mean length of the trajectories over the distance between their ends
+    (1 for straight lines)."""
     test = toy2d.held_out(DATA, n_test)
     with torch.no_grad():
         row.nll, row.se = held_out_nll(set_solver(flow, "dopri5").log_prob, test)
         flow.sample(2000, generator=torch.Generator().manual_seed(3))
         row.nfe_dopri5 = flow.bijection.evaluations
+        z = torch.randn(2000, 2, generator=torch.Generator().manual_seed(3))
+        row.nfe_sample = ode.solve_adaptive(flow.bijection.field, z, 0.0, 1.0, "dopri5", 1e-5, 1e-5)[1]
         small = test[:5000]
         reference = float(-flow.log_prob(small).mean())
         for steps in (1, 2, 4, 8, 16, 32, 64):
@@ -186,15 +199,19 @@ def main() -> int:
         return row
 
     def one_seed(seed: int, first: bool) -> list[Row]:
-        """Every model trained under ``seed`` (its initialisation and its run); the row with uniform times, which
-        no target reads, under the first seed only."""
-        torch.manual_seed(budget.seed(seed))
-        ml = Flow(CNF(TimeField(2, cfg["ml"]["hidden"], 3), 2, method="rk4", steps=cfg["ml"]["solver_steps"]))
-        row_ml = train("ML-CNF (RK4, exact trace)", ml, ml, ml.nll, cfg["ml"]["steps"], ML_LR, cfg["eval_every"], seed)
-        torch.manual_seed(budget.seed(seed))
-        ot = otflow(2, width=cfg["ot"]["width"], steps=cfg["ot"]["solver_steps"])
-        row_ot = train("OT-Flow", ot, ot, lambda x: otflow_loss(ot, x, cost=OT_COST, hjb=OT_HJB), cfg["ot"]["steps"],
-                       OT_LR, cfg["eval_every"], seed)
+        """Every model trained under ``seed`` (its initialisation and its run); the rows no target reads
+        (:data:`FIRST_SEED_ONLY`) under the first seed only."""
+
+        def ml_cnf(name: str, **solver: object) -> Row:
+            torch.manual_seed(budget.seed(seed))
+            flow = Flow(CNF(TimeField(2, cfg["ml"]["hidden"], 3), 2, **solver))
+            return train(name, flow, flow, flow.nll, cfg["ml"]["steps"], ML_LR, cfg["eval_every"], seed)
+
+        def ot_flow(name: str, weight: float = 1.0) -> Row:
+            torch.manual_seed(budget.seed(seed))
+            flow = otflow(2, width=cfg["ot"]["width"], steps=cfg["ot"]["solver_steps"])
+            return train(name, flow, flow, lambda x: otflow_loss(flow, x, cost=weight * OT_COST, hjb=weight * OT_HJB),
+                         cfg["ot"]["steps"], OT_LR, cfg["eval_every"], seed)
 
         def matching(name: str, steps: int, every: int, time_power: float = FM_TIME_POWER, lr: float = FM_LR) -> Row:
             torch.manual_seed(budget.seed(seed))
@@ -203,13 +220,17 @@ def main() -> int:
             return train(name, flow, field, lambda x: flow_matching_loss(field, x, time_power=time_power), steps, lr,
                          every, seed)
 
-        rows = [row_ml, row_ot, matching(f"flow matching (t-power {FM_TIME_POWER:g})", cfg["fm"]["steps"],
-                                         cfg["fm"]["every"])]
+        row_ml = ml_cnf(ML_NAME, method="rk4", steps=cfg["ml"]["solver_steps"])
+        rows = [row_ml, ot_flow(OT_NAME), matching(f"flow matching (t-power {FM_TIME_POWER:g})", cfg["fm"]["steps"],
+                                                   cfg["fm"]["every"])]
         if first:
-            rows.append(matching("flow matching (uniform t)", cfg["fm"]["steps"], cfg["fm"]["every"], time_power=1.0))
+            rows.append(matching(UNIFORM_NAME, cfg["fm"]["steps"], cfg["fm"]["every"], time_power=1.0))
         rows.append(matching(f"flow matching, short schedule (lr {FM_SHORT_LR:g})", cfg["fm"]["short"],
                              cfg["fm"]["short_every"], lr=FM_SHORT_LR))
         rows.append(matching("flow matching, long schedule (beyond the book)", cfg["fm"]["long"], cfg["fm"]["every"]))
+        if first:
+            rows.append(ml_cnf(FFJORD_NAME, method="dopri5", rtol=1e-5, atol=1e-5))
+            rows.append(ot_flow(HEAVY_NAME, OT_HEAVY))
         target = row_ml.history.evaluations[-1]["nll"]
         for row in rows:
             row.reach_s = next((e["seconds"] for e in row.history.evaluations if e["nll"] <= target), math.nan)
@@ -223,11 +244,12 @@ def main() -> int:
     print()
     first = runs[args.seeds[0]]
     print_table(["model", "steps", "train (s)", "ms/step", "held-out NLL (nats), per seed", "worst NLL", "NFE dopri5",
-                 "NFE RK4 (within 0.01)", "length / distance", "s to reach the maximum-likelihood CNF's final NLL"],
+                 "NFE dopri5, sampling (no log-det)", "NFE RK4 (within 0.01)", "length / distance",
+                 "s to reach the maximum-likelihood CNF's final NLL"],
                 [[r.name, str(r.steps), per_seed(r.name, lambda x: f"{x.history.seconds:.0f}"),
                   per_seed(r.name, lambda x: f"{x.step_ms:.1f}"), per_seed(r.name, lambda x: f"{x.nll:.4f}"),
                   f"{max(x.nll for rows in runs.values() for x in rows if x.name == r.name):.4f}",
-                  per_seed(r.name, lambda x: str(x.nfe_dopri5)),
+                  per_seed(r.name, lambda x: str(x.nfe_dopri5)), per_seed(r.name, lambda x: str(x.nfe_sample)),
                   per_seed(r.name, lambda x: "> 256" if math.isinf(x.nfe_rk4) else str(x.nfe_rk4)),
                   per_seed(r.name, lambda x: f"{x.straightness:.3f}"), per_seed(r.name, lambda x: f"{x.reach_s:.1f}")]
                  for r in first])
@@ -236,10 +258,10 @@ def main() -> int:
     def seed_targets(rows: list[Row]) -> dict[str, tuple[bool, str]]:
         """Each target under one seed: (met, the measured value)."""
         row_ml, row_ot, row_fm = rows[:3]
-        matching = [r for r in rows if r.name.startswith("flow matching") and "uniform" not in r.name]
+        matching = [r for r in rows if r.name.startswith("flow matching") and r.name not in FIRST_SEED_ONLY]
         fm_reach = min((r.reach_s for r in matching if not math.isnan(r.reach_s)), default=math.nan)
         speedup = row_ml.reach_s / fm_reach
-        best = min(r.nll for r in rows if "uniform" not in r.name)  # a row of every seed
+        best = min(r.nll for r in rows if r.name not in FIRST_SEED_ONLY)  # a row of every seed
         return {
             "flow matching <= 3.53 nats within 240 s (40,000 steps)":
                 (row_fm.nll <= 3.53 and row_fm.history.seconds <= 240,

@@ -3,20 +3,22 @@ trained longer than the chapter's book budget does (the sizes the targets were s
 at the same tolerances. Flow matching draws its times with ``time_power`` 3 as in the chapter; a row with uniform
 times shows what that buys, and a row with twice the steps how far the same model goes. Under the first seed
 only, three rows that no target reads: flow matching with uniform times, and two that ask where OT-Flow's
-evaluations stand: the maximum-likelihood CNF trained as FFJORD trains it (dopri5 during training, the baseline of
-the OT-Flow paper), and OT-Flow with its transport and HJB weights twenty times larger.
+evaluations stand: the maximum-likelihood CNF trained with dopri5 as FFJORD is (the OT-Flow paper's baseline; here
+with the exact trace and backpropagation through the solver, not Hutchinson's estimator and the adjoint), and
+OT-Flow with its transport and HJB weights twenty times larger.
 
     python benchmarks/cnf.py            # the full benchmark, seeds 0 1 2 (about 50 minutes on 2 CPU cores)
-    python benchmarks/cnf.py --seeds 0  # one seed (about 20 minutes)
+    python benchmarks/cnf.py --seeds 0  # one seed (about 25 minutes)
     python benchmarks/cnf.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/cnf.py --check    # exit 1 when a target is missed
     python benchmarks/cnf.py --zuko-only  # our CNF against zuko's alone (about 5 minutes)
 
 For each model: training time and time per step; the held-out NLL on 20,000 held-out points (dopri5,
-rtol = atol = 1e-5, exact trace); function evaluations (NFE) per sample with dopri5 at that tolerance, with the
-log-determinant (what the density needs) and without it (what drawing a sample needs), and with the fewest RK4
-steps whose NLL is within 0.01 nats of the dopri5 one; and the training time to reach the final NLL of the
-maximum-likelihood CNF (every model evaluated the same way during training: RK4 with 16 steps on 5,000 points).
+rtol = atol = 1e-5, exact trace); function evaluations (NFE) to draw samples with dopri5 at that tolerance, with
+the log-determinant solved alongside (samples with their density) and without it (samples alone), and with the
+fewest RK4 steps whose NLL is within 0.01 nats of the dopri5 one; and the training time to reach the final NLL
+of the maximum-likelihood CNF (every model evaluated the same way during training: RK4 with 16 steps on 5,000
+points).
 
 Targets (issue 4): flow matching <= 3.53 nats within 240 s; the best continuous model <= 3.52; flow matching
 reaches the ML-CNF's final NLL at least 5x faster; OT-Flow needs fewer evaluations than the ML-CNF. A target counts
@@ -55,7 +57,7 @@ FM_SHORT_STEPS, FM_SHORT_LR, FM_SHORT_EVAL_EVERY = 8000, 6e-3, 500  # a short sc
 FM_LONG_STEPS = 80_000  # beyond the book: the same model trained twice as long
 ML_NAME, OT_NAME = "ML-CNF (RK4, exact trace)", "OT-Flow"
 UNIFORM_NAME = "flow matching (uniform t)"
-FFJORD_NAME = "ML-CNF trained with dopri5 (FFJORD's way)"
+FFJORD_NAME = "ML-CNF trained with dopri5 (FFJORD's solver)"
 HEAVY_NAME = f"OT-Flow, transport and HJB weights x{OT_HEAVY}"
 FIRST_SEED_ONLY = (UNIFORM_NAME, FFJORD_NAME, HEAVY_NAME)  # rows no target reads, trained under the first seed
 

@@ -37,7 +37,7 @@ def test_cnf_benchmark_prints_its_table() -> None:
                          text=True, env=env, timeout=600, check=False)
     assert run.returncode == 0, run.stderr
     for row in ("ML-CNF", "OT-Flow", "flow matching", "CNF (dgm_course, backprop", "continuous adjoint", "CNF (zuko", "s to reach",
-                "FFJORD's way", "weights x20", "sampling (no log-det)"):
+                "FFJORD's solver", "weights x20", "sampling (no log-det)"):
         assert row in run.stdout, run.stdout
     nll = [float(line.split("|")[6]) for line in run.stdout.splitlines()  # the worst seed's NLL
            if line.startswith("| ") and not line.startswith("| model")

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dgm_course import budget, ode
+from dgm_course import budget, latent, ode
 from dgm_course.data import toy2d
 from dgm_course.flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss
 from dgm_course.metrics import held_out_nll
@@ -112,8 +112,9 @@ def measure(row: Row, flow: Flow, n_test: int) -> None:
         row.nll, row.se = held_out_nll(set_solver(flow, "dopri5").log_prob, test)
         flow.sample(2000, generator=torch.Generator().manual_seed(3))
         row.nfe_dopri5 = flow.bijection.evaluations
-        z = torch.randn(2000, 2, generator=torch.Generator().manual_seed(3))
-        row.nfe_sample = ode.solve_adaptive(flow.bijection.field, z, 0.0, 1.0, "dopri5", 1e-5, 1e-5)[1]
+        z = flow.loc + latent.draw(2000, flow.dim, flow.loc, torch.Generator().manual_seed(3))  # the points just drawn
+        cnf = flow.bijection
+        row.nfe_sample = ode.solve_adaptive(cnf.field, z, 0.0, 1.0, cnf.method, cnf.rtol, cnf.atol)[1]
         small = test[:5000]
         reference = float(-flow.log_prob(small).mean())
         for steps in (1, 2, 4, 8, 16, 32, 64):

@@ -28,8 +28,8 @@ from pathlib import Path
 from _table import print_table  # benchmarks/_table.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = {"super-resolution": "08_super_resolution", "galaxies": "09_galaxy_deconvolution",
-             "style": "10_style_transfer"}
+NOTEBOOKS = {"super-resolution": "12_super_resolution", "galaxies": "13_galaxy_deconvolution",
+             "style": "14_style_transfer"}
 SR_GAIN, GALAXY_GAIN, PATCH_RATIO = 1.0, 3.0, 0.5
 
 

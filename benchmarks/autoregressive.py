@@ -1,5 +1,5 @@
-"""Benchmark of chapter 13's autoregressive models on binarised Fashion-MNIST (28 x 28): the exact held-out NLL of
-MADE, of a wider MADE with direct connections, and of a gated PixelCNN beside the IWAE bound of chapter 4's
+"""Benchmark of the autoregressive models chapter's models on binarised Fashion-MNIST (28 x 28): the exact held-out NLL of
+MADE, of a wider MADE with direct connections, and of a gated PixelCNN beside the IWAE bound of the VAE chapter's
 convolutional VAE (Bernoulli decoder) on the same binarised images, with each model's training time, under three
 seeds.
 
@@ -13,7 +13,7 @@ VAE's 86.8; Fashion-MNIST's images hold more ink, and these runs are far shorter
 by a Bernoulli draw of each grey level (the same draw for every seed); the seed moves the networks' initial weights
 and the order of the batches. The two MADEs differ in two ways, so the table does not separate them: the second has
 twice the hidden units (two layers of 1,000) and a masked linear map from the inputs to the logits (``direct=True``,
-a logistic regression of each pixel on the earlier ones beside the network). The causal transformer of chapter 13 is
+a logistic regression of each pixel on the earlier ones beside the network). The chapter's causal transformer is
 left out here: attention over 784 positions costs about 1.5 s a step on 2 CPU cores, eight times the PixelCNN's.
 """
 
@@ -34,7 +34,7 @@ from dgm_course.vae import BOOK_SIZES, conv_vae
 
 from _table import print_table  # benchmarks/_table.py, beside this script
 
-VAE_SIZES = BOOK_SIZES["fashion-mnist"]  # chapter 4's convolutional VAE, here with a Bernoulli decoder
+VAE_SIZES = BOOK_SIZES["fashion-mnist"]  # the VAE chapter's convolutional VAE, here with a Bernoulli decoder
 BOOK = dict(made=dict(hidden=500, depth=2, steps=8000, lr=1e-3),
             direct=dict(hidden=1000, depth=2, steps=6000, lr=1e-3),
             pixelcnn=dict(channels=16, layers=4, kernel=5, steps=1000, lr=2e-3),

@@ -3,7 +3,7 @@ records the value behind each claim, its threshold and its margin; this script e
 seeds asked for and prints, for each claim, the value under every seed and the smallest margin.
 
     python benchmarks/claims.py                              # every chapter, seeds 0 1 2, and seed 3 on one thread
-    python benchmarks/claims.py --chapters 08 09 --seeds 0 5 # some chapters, other seeds
+    python benchmarks/claims.py --chapters 12 13 --seeds 0 5 # two chapters (by number), other seeds
     python benchmarks/claims.py --report                     # only the table, from the records already made
     python benchmarks/claims.py --smoke                      # seconds: proves the script runs (the tests run it)
 

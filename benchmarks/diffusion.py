@@ -7,9 +7,9 @@ a GAN, a VAE and a flow trained as long or less, by their samples and their like
     python benchmarks/diffusion.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/diffusion.py --check    # exit 1 when a target is missed
 
-Both models are the chapter's (notebooks/11_diffusion_models.ipynb, book budget): ``TimeField(2, 128, 4)``, Adam
+Both models are the chapter's (notebooks/07_diffusion_models.ipynb, book budget): ``TimeField(2, 128, 4)``, Adam
 6e-3 with a cosine decay, 10,000 steps of 512 points, times drawn with ``time_power`` 3. The diffusion model
-predicts the noise on the linear variance-preserving schedule (DDPM); the flow-matching model is chapter 3's
+predicts the noise on the linear variance-preserving schedule (DDPM); the flow-matching model is the continuous-flows chapter's
 (``flow_matching_loss`` on a ``TimeField``, ``Flow(CNF(...))``). Held-out NLL on 20,000 fresh points with dopri5
 (rtol = atol = 1e-5, exact trace); DDIM samples (2,000) judged by the energy test against 2,000 held-out points
 (999 permutations).
@@ -18,10 +18,10 @@ Targets (issue 20): under every seed, the diffusion model's NLL within 0.05 nats
 and DDIM samples that pass the energy test (p > 0.05) in at most 50 network evaluations.
 
 The 8x8 digits (``--part digits``; 1,500 training and 297 held-out digits, 17 grey levels): two diffusion models
-predicting the noise on the linear schedule, pixels scaled to [-1, 1] as in DDPM, chapter 12's network without its
+predicting the noise on the linear schedule, pixels scaled to [-1, 1] as in DDPM, the guided-diffusion chapter's network without its
 labels (``TimeField(64, 256, 3, freqs=8)``, 12,000 steps of 256) and the package's small U-Net (``UNet((1, 8, 8),
-channels=16, levels=1)``, 3,000 steps of 128); chapter 5's DCGAN (32 channels, batches of 128, 3,500 steps, more
-than the chapter trains, so that it trains almost as long as the U-Net); a VAE of chapter 4's digits size, for the
+channels=16, levels=1)``, 3,000 steps of 128); the GAN chapter's DCGAN (32 channels, batches of 128, 3,500 steps, more
+than the chapter trains, so that it trains almost as long as the U-Net); a VAE of the VAE chapter's digits size, for the
 full steps of ``dgm_course.vae.BOOK_SIZES``, with a Gaussian decoder (latent 8, 2 x 256, 4,000 steps of 128); and a
 RealNVP (8 couplings of 2 x 256) on RealNVP's logit transform of the pixels (Dinh et al. 2017, alpha = 0.05) for
 300 steps only: it learns the 1,500 digits by heart (seed 0, 4,000 steps: held-out NLL -76 nats at step 500, +221
@@ -233,7 +233,7 @@ def checkerboard(size: dict) -> bool:
     print_table(["model", "train s (per seed)", "held-out NLL (per seed)", "NLL worst seed ± se"], [
         ["diffusion (VP, noise, probability-flow ODE)", per_seed("diffusion_s", "{:.0f}"), per_seed("diffusion_nll"),
          f"{max(r['diffusion_nll'] for r in runs):.4f} ± {max(r['diffusion_se'] for r in runs):.4f}"],
-        ["flow matching (chapter 3)", per_seed("fm_s", "{:.0f}"), per_seed("fm_nll"),
+        ["flow matching (continuous flows)", per_seed("fm_s", "{:.0f}"), per_seed("fm_nll"),
          f"{max(r['fm_nll'] for r in runs):.4f} ± {max(r['fm_se'] for r in runs):.4f}"],
     ])
     print()
@@ -260,7 +260,7 @@ def digits(size: dict) -> bool:
         return " / ".join(fmt.format(r[key]) for r in runs)
 
     names = {"unet": "diffusion, U-Net (DDIM 50; probability-flow ODE)",
-             "mlp": "diffusion, MLP (chapter 12's network, no labels)", "gan": "DCGAN (chapter 5's)",
+             "mlp": "diffusion, MLP (guided diffusion's network, no labels)", "gan": "DCGAN (the GAN chapter's)",
              "vae": "VAE, Gaussian decoder (IWAE bound)", "flow": "RealNVP (logit transform)"}
     rows = []
     for key, name in names.items():

@@ -1,4 +1,4 @@
-"""Benchmark of the energy-based models of chapter 14 on 2-D data, under three seeds: contrastive divergence with
+"""Benchmark of the energy-based models of their chapter on 2-D data, under three seeds: contrastive divergence with
 short-run Langevin chains and a replay buffer (``dgm_course.ebm.train_cd``), its density normalised on a grid and
 scored on held-out points against the data's entropy, the floor no model can beat.
 
@@ -6,7 +6,7 @@ scored on held-out points against the data's entropy, the floor no model can bea
     python benchmarks/ebm.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/ebm.py --check    # exit 1 when a target is missed
 
-The chapter's model and recipe (notebooks/14_energy_based_models.ipynb): an MLP energy of 3 layers of 128 SiLU
+The chapter's model and recipe (notebooks/10_energy_based_models.ipynb): an MLP energy of 3 layers of 128 SiLU
 units, Adam 1e-3, batches of 256, 20 Langevin steps of size 0.01 per training step from a buffer of 10,000
 chains (5 % fresh uniform points), Du and Mordatch's penalty 0.1; here trained for 6,000 steps (the chapter:
 2,000). Z by the midpoint rule on a 400 x 400 grid over the data's square with a margin of 2; held-out NLL on

@@ -1,4 +1,4 @@
-"""Benchmark of the GANs of chapters 5 and 6 on the 25-Gaussian grid (means (-4 + 2i, -4 + 2j), std 0.05):
+"""Benchmark of the GANs of the GAN and Wasserstein GAN chapters on the 25-Gaussian grid (means (-4 + 2i, -4 + 2j), std 0.05):
 modes captured and high-quality samples (within 3 std of a mode; a mode counts with at least 20 of 2,500
 samples, as in VEEGAN and PacGAN), energy distance to 2,500 held-out data points, training time; mean, spread
 and worst of several seeds. The target counts as met only when every seed meets it.
@@ -10,7 +10,7 @@ and worst of several seeds. The target counts as met only when every seed meets 
 
 Rows: the four objectives with their published defaults (dgm_course.gan.TEXTBOOK), then the ladder from the
 textbook non-saturating GAN to its last rung (dgm_course.gan.BEST), one change at a time (dgm_course.gan.LADDER;
-chapter 5 trains the two ends of its batch-256 rungs).
+the GAN chapter trains the two ends of its batch-256 rungs).
 Published on this grid (Srivastava et al. 2017; Lin et al. 2018): GAN 3.3 modes / 0.5 % high quality,
 VEEGAN 24.6 / 40 %, PacGAN4 24.8 modes.
 """

@@ -1,4 +1,4 @@
-"""Benchmark of the variational autoencoders of chapter 4 for the full steps of dgm_course.vae.BOOK_SIZES (the
+"""Benchmark of the variational autoencoders of the VAE chapter for the full steps of dgm_course.vae.BOOK_SIZES (the
 chapter trains them for fewer, to stay within its 4 minutes): test ELBO and the IWAE estimate of the NLL (nats per
 image and bits per dimension), with the training time.
 
@@ -30,7 +30,7 @@ from dgm_course.vae import BOOK_SIZES, VAE, conv_vae, mlp_vae
 
 from _table import print_table  # benchmarks/_table.py, beside this script
 
-# chapter 4's sizes (dgm_course.vae.BOOK_SIZES; the chapter trains them for fewer steps); digits with 8 latents
+# the VAE chapter's sizes (dgm_course.vae.BOOK_SIZES; the chapter trains them for fewer steps); digits with 8 latents
 DIGITS = dict(latent=8, **BOOK_SIZES["digits"])
 FASHION = BOOK_SIZES["fashion-mnist"]
 IWAE_K = 500

@@ -1,7 +1,7 @@
-r"""Every model of the course that draws points of the plane (all but chapter 13's autoregressive models, made for
+r"""Every model of the course that draws points of the plane (all but the autoregressive models, made for
 binary images), trained and judged the same way on a 2-D data set: the course-wide table.
 
-:data:`CONTENDERS` names each model with the chapter that derives it, its size and its training budget
+:data:`CONTENDERS` names each model with the notebook of the chapter that derives it, its size and its training budget
 (steps, batch, learning rate; a GAN's recipe), sized so that each trains in seconds on 2 CPU cores.
 :func:`train` trains one through :func:`~dgm_course.training.fit`; :func:`judge` measures it on held-out data
 (:func:`~dgm_course.data.toy2d.held_out`) with the same code for every model:
@@ -136,7 +136,7 @@ def _vae() -> Model:
 
 
 def _diffusion() -> Model:
-    r"""DDPM's noise prediction on the linear schedule (chapter 11), trained with flow matching's network, rate and
+    r"""DDPM's noise prediction on the linear schedule, trained with flow matching's network, rate and
     emphasis near the data (``time_power=3``); sampled by DDIM in 50 steps, scored by its probability-flow ODE
     (dopri5, exact trace)."""
     model = Denoiser(TimeField(2, 128, 4), Schedule("linear"), "eps")
@@ -146,7 +146,7 @@ def _diffusion() -> Model:
 
 
 # The energy-based model's chains start uniform on [-5, 5]^2, the largest square of the toy data sets; its density is
-# normalised on a 500 x 500 grid over [-7, 7]^2 (that square and a margin of 2, as in chapter 14).
+# normalised on a 500 x 500 grid over [-7, 7]^2 (that square and a margin of 2, as the energy-based models' chapter does).
 _EBM_BOUND = max(toy2d.BOUNDS.values())
 _EBM_GRID_BOUND, _EBM_GRID = _EBM_BOUND + 2, 500
 #: Langevin steps (of size 0.01) from uniform noise to one sample of the energy-based model.
@@ -154,7 +154,7 @@ EBM_SAMPLE_STEPS = 200
 
 
 def _ebm() -> Model:
-    r"""The energy-based model of chapter 14: an MLP energy (3 layers of 128 SiLU units) trained by contrastive
+    r"""The energy-based model: an MLP energy (3 layers of 128 SiLU units) trained by contrastive
     divergence, 20 Langevin steps of size 0.01 a training step from a replay buffer of 10,000 chains
     (:func:`~dgm_course.ebm.contrastive_divergence`); sampled by ``EBM_SAMPLE_STEPS`` Langevin steps of size 0.01
     from uniform points of the square (fresh chains, no buffer), scored by :math:`-E_\theta - \log Z_\theta` with
@@ -183,17 +183,17 @@ _WGAN_GP = TEXTBOOK["wgan-gp"].but(hidden=128, batch=256, lr_g=5e-4, lr_d=5e-4, 
 
 #: The models of the course, in the book's order, at the table's size and budget.
 CONTENDERS: dict[str, Contender] = {c.name: c for c in (
-    Contender("RealNVP", "2", 700, 512, 2e-3, lambda: flow_model(realnvp(2, 8, 64))),
-    Contender("spline flow", "2", 650, 512, 2e-3, lambda: flow_model(spline_flow(2, 4, 64))),
-    Contender("ML-CNF", "3", 120, 256, 5e-3, _ml_cnf),
-    Contender("OT-Flow", "3", 120, 256, 5e-3, _otflow),
-    Contender("flow matching", "3", 2500, 512, 6e-3, _flow_matching),
-    Contender("VAE", "4", 2500, 512, 1e-3, _vae),
-    Contender.gan("GAN", "5", 800, _GAN),
-    Contender.gan("WGAN-GP", "6", 300, _WGAN_GP),
-    Contender("energy generator", "7", 1300, 512, 1e-3, _energy),
-    Contender("diffusion", "11", 2500, 512, 6e-3, _diffusion),
-    Contender("EBM", "14", 1500, 256, 1e-3, _ebm, cosine=False),
+    Contender("RealNVP", "02_normalizing_flows", 700, 512, 2e-3, lambda: flow_model(realnvp(2, 8, 64))),
+    Contender("spline flow", "02_normalizing_flows", 650, 512, 2e-3, lambda: flow_model(spline_flow(2, 4, 64))),
+    Contender("ML-CNF", "03_continuous_flows", 120, 256, 5e-3, _ml_cnf),
+    Contender("OT-Flow", "03_continuous_flows", 120, 256, 5e-3, _otflow),
+    Contender("flow matching", "03_continuous_flows", 2500, 512, 6e-3, _flow_matching),
+    Contender("VAE", "04_variational_autoencoders", 2500, 512, 1e-3, _vae),
+    Contender.gan("GAN", "05_gans", 800, _GAN),
+    Contender.gan("WGAN-GP", "06_wasserstein_gans", 300, _WGAN_GP),
+    Contender("diffusion", "07_diffusion_models", 2500, 512, 6e-3, _diffusion),
+    Contender("EBM", "10_energy_based_models", 1500, 256, 1e-3, _ebm, cosine=False),
+    Contender("energy generator", "11_evaluation", 1300, 512, 1e-3, _energy),
 )}
 
 

@@ -144,7 +144,7 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
              progress: bool | None = None
              ) -> tuple[EnergyMLP, ReplayBuffer, History]:
     r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) by contrastive divergence on the toy data set
-    named ``dataset`` (the run of chapter 14, which ``benchmarks/ebm.py`` repeats under three seeds), or on a tensor
+    named ``dataset`` (the energy-based models chapter's run, which ``benchmarks/ebm.py`` repeats under three seeds), or on a tensor
     of training points (n, d), e.g. flattened images, whose chains start uniform on :math:`[-b, b]^d` with
     :math:`b` = ``bound`` (required then; for a toy set, its square).
 

@@ -6,7 +6,9 @@ code just computed; in Colab or JupyterLab without myst-nb it simply shows the v
 :func:`check_claims` is every chapter's sanity cell: each :class:`Claim` the prose makes about a run is a
 measured value, a comparison and a threshold. It prints one line a claim, records the values and their
 margins when ``$DGM_CLAIMS_DIR`` names a folder (``benchmarks/claims.py`` gathers them over seeds), and
-stops the build with a message that says what failed, under which seed, and how to rebuild that chapter.
+stops the build with a message that says what failed, under which seed, and how to rebuild that chapter. It also
+glues what the chapter's "Reproducing this chapter" note quotes: ``repro_budget``, ``repro_seed``,
+``repro_threads``, ``repro_seconds`` (since :func:`seed_everything`), ``repro_claims`` and ``repro_command``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import math
 import os
 import random
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -26,10 +29,13 @@ from . import budget
 
 Comparison = Literal["<", "<=", ">", ">="]
 CLAIMS_VAR = "DGM_CLAIMS_DIR"
+_started: float | None = None  # when the chapter seeded itself: its first cell after the imports
 
 
 def seed_everything(k: int = 0) -> torch.Generator:
     """Seed Python, NumPy and torch with :func:`budget.seed` ``(k)``; return a ``torch.Generator`` seeded the same."""
+    global _started
+    _started = time.perf_counter()
     s = budget.seed(k)
     random.seed(s)
     np.random.seed(s % 2**32)
@@ -115,6 +121,11 @@ def check_claims(chapter: str, claims: Sequence[Claim], observed: Mapping[str, f
             and the command that rebuilds this chapter alone.
     """
     name, seed = budget.current(), budget.course_seed()
+    rerun = f"DGM_SEED={seed} DGM_BUDGET={name} python scripts/notebooks.py run {chapter}"
+    for key, value in (("budget", name), ("seed", seed), ("threads", torch.get_num_threads()),
+                       ("seconds", "-" if _started is None else f"{time.perf_counter() - _started:.0f}"),
+                       ("claims", sum(c.checked for c in claims)), ("command", rerun)):
+        glue(f"repro_{key}", value)
     for c in claims:
         print(("PASS" if c.holds else "FAIL") if c.checked else "SKIP", c.text)
     folder = os.environ.get(CLAIMS_VAR)
@@ -132,8 +143,7 @@ def check_claims(chapter: str, claims: Sequence[Claim], observed: Mapping[str, f
         raise ClaimFailed(
             f"chapter {chapter}: {len(failed)} claim(s) of the text did not hold in this run "
             f"(DGM_SEED={seed}, DGM_BUDGET={name}):\n{lines}\n"
-            f"Rebuild this chapter alone with: DGM_SEED={seed} DGM_BUDGET={name} "
-            f"python scripts/notebooks.py run {chapter}\n"
+            f"Rebuild this chapter alone with: {rerun}\n"
             "A claim that fails under some seed is not one the book can make: make the method deliver it, or "
             "state the outcome from the glued values (benchmarks/claims.py measures each claim over seeds)."
         )

@@ -27,7 +27,7 @@ if ! jupyter-book build . --path-output "$out" --all --warningiserror --nitpick 
     echo "[book] the build failed after $((SECONDS - start)) s; the message above names the chapter and what failed." >&2
     echo "[book] Every chapter that executed stays in the cache: after a fix, scripts/book.sh executes only what is" >&2
     echo "[book] missing. One chapter alone: DGM_BUDGET=$DGM_BUDGET DGM_SEED=$DGM_SEED python scripts/notebooks.py run NAME" >&2
-    echo "[book] (NAME as in notebooks/, e.g. 08_super_resolution); execution times: python benchmarks/book_time.py" >&2
+    echo "[book] (NAME as in notebooks/, e.g. 12_super_resolution); execution times: python benchmarks/book_time.py" >&2
     exit 1
 fi
 echo "[book] built in $((SECONDS - start)) s: open $out/_build/html/index.html"

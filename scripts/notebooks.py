@@ -5,7 +5,7 @@
                                          # and store the expected
                                          # stdout of its '# NBVAL_CHECK_OUTPUT' cells in the cell metadata
     python scripts/notebooks.py check    # exit 1 if any notebook is not in committed form
-    python scripts/notebooks.py run 08_super_resolution [...]   # execute chapters at $DGM_BUDGET and $DGM_SEED,
+    python scripts/notebooks.py run 12_super_resolution [...]   # execute chapters at $DGM_BUDGET and $DGM_SEED,
                                          # print what they print and their time; exit 1 if one fails
 
 The first code cell of every notebook (after the title) installs dgm_course in Colab; it is generated from the repository

@@ -158,7 +158,7 @@ def test_diffusion_benchmark_prints_its_table() -> None:
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diffusion.py"), "--smoke", "--part",
                           "checkerboard"], capture_output=True, text=True, env=env, timeout=600, check=False)
     assert run.returncode == 0, run.stderr
-    for row in ("diffusion (VP, noise, probability-flow ODE)", "flow matching (chapter 3)", "DDIM steps", "target"):
+    for row in ("diffusion (VP, noise, probability-flow ODE)", "flow matching (continuous flows)", "DDIM steps", "target"):
         assert row in run.stdout, run.stdout
     assert "8x8 digits" not in run.stdout  # --part checkerboard runs the first table only
     nll = [line.split("|")[3] for line in run.stdout.splitlines() if line.startswith("| diffusion (VP")]
@@ -182,13 +182,13 @@ def test_diffusion_benchmark_digits_table() -> None:
                                  images.load("digits", "test").images[:20].flatten(1).double().numpy(),
                                  estimation_stat="u_statistic")  # dcor's, not the call the benchmark makes
     assert rows["real digits: training against held-out (the floor)"][1] == " / ".join([f"{floor:.4f}"] * 3)
-    for name in ("diffusion, U-Net (DDIM 50; probability-flow ODE)", "diffusion, MLP (chapter 12's network, no labels)",
+    for name in ("diffusion, U-Net (DDIM 50; probability-flow ODE)", "diffusion, MLP (guided diffusion's network, no labels)",
                  "VAE, Gaussian decoder (IWAE bound)", "RealNVP (logit transform)"):
         nll = [float(v.split("±")[0]) for v in rows[name][2].split(" / ")]
         bits = [float(v) for v in rows[name][4].split(" / ")]
         assert len(nll) == 3 and bits == pytest.approx([(v + 64 * math.log(17)) / (64 * math.log(2)) for v in nll],
                                                       abs=2e-3), (name, nll, bits)
-    assert rows["DCGAN (chapter 5's)"][2:] == ["-", "-", "-"]  # a GAN has no likelihood
+    assert rows["DCGAN (the GAN chapter's)"][2:] == ["-", "-", "-"]  # a GAN has no likelihood
     assert "the U-Net diffusion's samples nearer the held-out digits" in run.stdout
 
 

@@ -2,7 +2,7 @@ r"""Training recipes for GANs, and the functions that train and judge them on 2-
 
 A :class:`Recipe` names every choice that decides whether a GAN captures the 25 modes of the grid:
 the objective, the networks' size, the learning rates, the batch, the schedule. :data:`TEXTBOOK` holds the
-published defaults of each objective; :data:`BEST` the last rung of the ladder that chapter 5 climbs, change by
+published defaults of each objective; :data:`BEST` the last rung of the ladder that the GAN chapter climbs, change by
 change (:data:`LADDER`; the chapter trains the two ends of its batch-256 rungs, ``benchmarks/gan.py`` every rung).
 :func:`train_2d` trains one recipe through :func:`~dgm_course.training.fit` and measures it as every 2-D model
 of the course is measured (:func:`~dgm_course.data.toy2d.score`: modes captured, the fraction of high-quality

@@ -33,7 +33,7 @@ from .bounds import (
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
-#: The sizes of chapter 4's VAEs, in one place for the chapter and the benchmarks: the MLP VAE of the binarized
+#: The sizes of the VAE chapter's VAEs, in one place for the chapter and the benchmarks: the MLP VAE of the binarized
 #: digits (its latent size is the chapter's variable) and the convolutional VAE of Fashion-MNIST.
 #: ``benchmarks/vae.py`` (and the VAEs that other benchmarks compare with) train for these steps; the chapter,
 #: to stay within its 4 minutes, for fewer.
@@ -137,7 +137,7 @@ class VAE(nn.Module):
         return log_mean_exp(torch.cat(log_w), dim=0)
 
     def evaluate(self, x: Tensor, k: int, seed: int = 1) -> tuple[float, float, float]:
-        r"""The test scores that chapter 4 and ``benchmarks/vae.py`` report, in nats per example: the mean ELBO
+        r"""The test scores that the VAE chapter and ``benchmarks/vae.py`` report, in nats per example: the mean ELBO
         (10 draws each), the IWAE estimate of the negative log-likelihood :math:`-\mathcal L_k` (an upper bound on
         it in expectation) and its standard error over the examples. The draws come from one generator seeded with
         ``seed`` (through :func:`~dgm_course.budget.seed`); the ELBO decodes 2,500 x 10 examples at a time, the IWAE

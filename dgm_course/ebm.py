@@ -1,7 +1,13 @@
-r"""Energy-based models: a density known up to its normalising constant, trained by contrastive divergence.
+r"""Energy-based models: a density known up to its normalising constant, trained by persistent contrastive divergence.
 
 An energy :math:`E_\theta: \mathbb R^d \to \mathbb R` defines :math:`p_\theta(x) = e^{-E_\theta(x)} / Z_\theta`,
-:math:`Z_\theta = \int e^{-E_\theta}` (``eq-ebm``). The gradient of the log-likelihood has two phases (``eq-cd``):
+:math:`Z_\theta = \int e^{-E_\theta}` (``eq-ebm``), provided that :math:`Z_\theta < \infty`. Nothing in a network
+guarantees it: an :class:`EnergyMLP` is Lipschitz, so :math:`E_\theta(x) \ge E_\theta(0) - c\lVert x\rVert`, but it may
+fall linearly to :math:`-\infty` along some directions, and :math:`e^{-E_\theta}` is then not integrable on
+:math:`\mathbb R^d`. On a bounded set :math:`B` the restriction :math:`e^{-E_\theta}\mathbf 1_B / Z_B`,
+:math:`Z_B = \int_B e^{-E_\theta}`, is always a density (a continuous function on a compact set): that is the density
+the 2-D functions below normalise and score (:func:`log_partition`, :func:`held_out_2d`). The gradient of the
+log-likelihood has two phases (``eq-cd``):
 
 .. math::
     \nabla_\theta \mathbb E_{p_{\mathrm{data}}}[\log p_\theta(x)]
@@ -10,11 +16,15 @@ An energy :math:`E_\theta: \mathbb R^d \to \mathbb R` defines :math:`p_\theta(x)
 since :math:`\nabla_\theta \log Z_\theta = -\mathbb E_{p_\theta}[\nabla_\theta E_\theta]`: lower the energy of the data
 (positive phase), raise it where the model puts mass (negative phase). The model's samples come from Langevin
 dynamics on :math:`\nabla_x \log p_\theta = -\nabla_x E_\theta` (:mod:`dgm_course.langevin`), run for a few steps from
-a replay buffer of earlier samples (persistent chains, Tieleman 2008; with 5 % fresh noise, Du & Mordatch 2019).
+a replay buffer of earlier samples: persistent chains, which carry on from one training step to the next (persistent
+contrastive divergence, Tieleman 2008, with a buffer and 5 % fresh noise as Du & Mordatch 2019 use it). Hinton's
+(2002) contrastive divergence CD-k starts its chains at the data batch instead; the functions here keep the family's
+name (:func:`cd_loss`, :func:`contrastive_divergence`, :func:`train_cd`) but every chain of theirs is persistent.
 :func:`cd_loss` is the surrogate whose gradient is that difference, plus Du & Mordatch's penalty on the squared
-energies. In 2-D, :func:`log_partition` computes :math:`\log Z_\theta` on a grid, so the trained density can be
-normalised and scored like any other model of the course. Score matching trains the same energy with no sample
-from the model at all (:func:`score_matching_loss`, Hyvärinen 2005, exact or sliced; and
+energies (weight :math:`\lambda`; the course's default 0.1, where their released code uses 1). In 2-D,
+:func:`log_partition` computes :math:`\log Z_B` on a grid over a square :math:`B`, so the trained energy's density
+restricted to :math:`B` can be normalised and scored like any other model of the course. Score matching trains
+the same energy with no sample from the model at all (:func:`score_matching_loss`, Hyvärinen 2005, exact or sliced; and
 :func:`denoising_score_matching_loss`, Vincent 2011), since :math:`-\nabla_x E_\theta` does not involve
 :math:`Z_\theta`.
 """
@@ -37,7 +47,9 @@ from .training import History, fit
 
 class EnergyMLP(nn.Module):
     r"""An energy :math:`E_\theta(x)`: an MLP with smooth activations (Langevin dynamics needs its gradient in
-    :math:`x`) from :math:`\mathbb R^d` to one number per row."""
+    :math:`x`) from :math:`\mathbb R^d` to one number per row. Far from the origin SiLU acts as
+    :math:`\max(u, 0)`, so the energy grows or falls about linearly along each ray: nothing makes
+    :math:`\int e^{-E_\theta}` finite on :math:`\mathbb R^d` (see the module's note)."""
 
     def __init__(self, dim: int, hidden: int = 128, depth: int = 3) -> None:
         super().__init__()
@@ -59,8 +71,14 @@ class EnergyMLP(nn.Module):
 
 class ReplayBuffer:
     r"""Persistent Langevin chains: ``size`` points, started uniform on :math:`[-b, b]^d`; :meth:`draw` returns
-    ``n`` of them with a share ``fresh`` replaced by new uniform points, :meth:`push` stores where they went. The
-    buffer is not part of :func:`~dgm_course.training.fit`'s checkpoints: a resumed run starts with fresh chains."""
+    ``n`` of them with a share ``fresh`` (:math:`\rho`) replaced by new uniform points, :meth:`push` stores where they
+    went. The buffer is not part of :func:`~dgm_course.training.fit`'s checkpoints: a resumed run starts with fresh
+    chains.
+
+    ``draws`` keeps the books: for each chain, the number of draws it has been through since it started (uniform at
+    construction, or renewed at a draw), updated by :meth:`push`; with ``k`` Langevin steps a draw, a chain has run
+    ``k * draws`` steps. Its mean over the buffer estimates :func:`mean_chain_steps`. (No random number is drawn for
+    the books: the buffer's stream is the same with or without them.)"""
 
     def __init__(self, dim: int, size: int = 10_000, bound: float = 4.0, fresh: float = 0.05,
                  generator: torch.Generator | None = None) -> None:
@@ -71,7 +89,9 @@ class ReplayBuffer:
         self.dim, self.bound, self.fresh = positive_int(dim, "dim"), float(bound), float(fresh)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(budget.seed(0))
         self.points = self._uniform(positive_int(size, "size"))
+        self.draws = torch.zeros(len(self.points), dtype=torch.long)
         self.index: Tensor | None = None
+        self._renewed: Tensor | None = None
 
     def _uniform(self, n: int) -> Tensor:
         return latent.uniform(n, self.dim, self.bound, torch.empty(0), self.generator)  # float32, on the CPU
@@ -85,13 +105,41 @@ class ReplayBuffer:
         renew = torch.rand(n, generator=self.generator) < self.fresh
         if renew.any():
             x[renew] = self._uniform(int(renew.sum()))
+        self._renewed = renew
         return x
 
     def push(self, x: Tensor) -> None:
-        if self.index is None or len(x) != len(self.index):
+        if self.index is None or self._renewed is None or len(x) != len(self.index):
             raise ValueError("push the points of the last draw, once")
         self.points[self.index] = x.detach().to(self.points)
-        self.index = None
+        self.draws[self.index] = torch.where(self._renewed, 1, self.draws[self.index] + 1)
+        self.index, self._renewed = None, None
+
+
+def mean_chain_steps(chain_steps: int, steps: int, batch: int, buffer_size: int, fresh: float = 0.05) -> float:
+    r"""The expected number of Langevin steps behind a chain of the replay buffer after ``steps`` training steps, each
+    of which draws ``batch`` of the ``buffer_size`` chains, renews each drawn chain with probability ``fresh``
+    (:math:`\rho`) and runs ``chain_steps`` (:math:`k`) steps on it:
+
+    .. math::
+        \mathbb E[\text{steps}] = \frac{k}{\rho}\Big(1 - \big(1 - \rho\,\tfrac{n}{N}\big)^R\Big)
+        \;\xrightarrow[R \to \infty]{}\; \frac{k}{\rho},
+
+    with :math:`n` = ``batch``, :math:`N` = ``buffer_size``, :math:`R` = ``steps`` (``eq-buffer-age`` in the book). A
+    chain is drawn :math:`M \sim \mathrm{Bin}(R, n/N)` times; counting back from its last draw, each draw was a
+    restart with probability :math:`\rho`, so the draws since its start number :math:`\min(G, M)`, :math:`G`
+    geometric with mean :math:`1/\rho` (the uniform start counts as one), and
+    :math:`\mathbb E[\min(G, M) \mid M] = (1 - (1-\rho)^M)/\rho`, :math:`\mathbb E[(1-\rho)^M] = (1 - \rho n/N)^R`.
+    The renewals cap the mean length at :math:`k/\rho` however long training runs, where :math:`k\,Rn/N` (the draws
+    of a chain times :math:`k`) would ignore them. ``fresh = 0``: :math:`k\,Rn/N`."""
+    k, t = positive_int(chain_steps, "chain_steps"), positive_int(steps, "steps")
+    q = positive_int(batch, "batch") / positive_int(buffer_size, "buffer_size")
+    if not 0 <= fresh <= 1 or not q <= 1:
+        raise ValueError(f"fresh must be a share in [0, 1] and batch <= buffer_size; got {fresh!r}, {batch}, "
+                         f"{buffer_size}")
+    if fresh == 0:
+        return k * t * q
+    return k * (1 - (1 - fresh * q) ** t) / fresh
 
 
 def negative_samples(energy: EnergyMLP, buffer: ReplayBuffer, n: int, steps: int, step: float,
@@ -114,9 +162,12 @@ def _check_penalty(penalty: float) -> float:
 def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float = 0.1) -> Tensor:
     r"""The contrastive-divergence surrogate :math:`\overline{E_\theta(x^+)} - \overline{E_\theta(x^-)} +
     \lambda\,\overline{E_\theta(x^+)^2 + E_\theta(x^-)^2}` on a data batch :math:`x^+` and model samples
-    :math:`x^-`: its gradient is minus ``eq-cd``'s (estimated with the samples) plus the penalty's, which sets the
-    energies' scale: the minimum of :math:`\pm e + \lambda e^2` is at :math:`e = \mp 1/(2\lambda)` (Du & Mordatch
-    2019)."""
+    :math:`x^-`: its gradient is minus ``eq-cd``'s (estimated with the samples, whichever sampler gave them) plus the
+    penalty's, which sets the energies' scale: the minimum of :math:`\pm e + \lambda e^2` is at
+    :math:`e = \mp 1/(2\lambda)`. The penalty is Du & Mordatch's (2019): their objective is
+    :math:`\alpha L_2 + L_{\mathrm{ML}}`, and their released code (``openai/ebm_code_release``, ``train.py``, flag
+    ``l2_coeff``) weights it by 1, energies at about :math:`\pm 1/2`. The course's default ``penalty`` = 0.1 lets them
+    reach about :math:`\pm 5` (the energy-based models chapter uses it in 2-D and 0.001 on the digits)."""
     _check_penalty(penalty)
     e_pos, e_neg = energy(data), energy(negatives.detach())
     return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
@@ -124,9 +175,10 @@ def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float =
 
 def contrastive_divergence(energy: EnergyMLP, buffer: ReplayBuffer, chain_steps: int = 20, step_size: float = 0.01,
                            penalty: float = 0.1) -> Callable[[Tensor], Tensor]:
-    r"""The loss of one training step of contrastive divergence, for :func:`~dgm_course.training.fit`: on a data
-    batch :math:`x^+`, :func:`cd_loss` with the negatives :math:`x^-` of ``chain_steps`` Langevin steps of size
-    ``step_size`` from as many chains of ``buffer`` (:func:`negative_samples`)."""
+    r"""The loss of one training step of persistent contrastive divergence (Tieleman 2008), for
+    :func:`~dgm_course.training.fit`: on a data batch :math:`x^+`, :func:`cd_loss` with the negatives :math:`x^-` of
+    ``chain_steps`` Langevin steps of size ``step_size`` from as many chains of ``buffer`` (:func:`negative_samples`),
+    which carry on from where earlier steps left them (not from the data batch, as Hinton's CD-k would)."""
     positive_int(chain_steps, "chain_steps")
     _check_penalty(penalty)
     if not step_size > 0:
@@ -143,17 +195,20 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
              seed: int = 0, bound: float | None = None, device: str | torch.device | None = None,
              progress: bool | None = None
              ) -> tuple[EnergyMLP, ReplayBuffer, History]:
-    r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) by contrastive divergence on the toy data set
-    named ``dataset`` (the energy-based models chapter's run, which ``benchmarks/ebm.py`` repeats under three seeds), or on a tensor
-    of training points (n, d), e.g. flattened images, whose chains start uniform on :math:`[-b, b]^d` with
+    r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) by persistent contrastive divergence on the toy
+    data set named ``dataset`` (the energy-based models chapter's run, which ``benchmarks/ebm.py`` repeats under three
+    seeds), or on a tensor of training points (n, d), e.g. flattened images, whose chains start uniform on :math:`[-b, b]^d` with
     :math:`b` = ``bound`` (required then; for a toy set, its square).
 
     Each of the ``steps`` training steps draws a batch :math:`x^+` of ``batch`` data points; the negatives
     :math:`x^-` are ``chain_steps`` Langevin steps of size ``step_size`` (:math:`\delta`) from ``batch`` chains
     of the replay buffer (``buffer_size`` chains started uniform on :math:`[-b, b]^d`, 5 % renewed at every
-    draw; :func:`negative_samples`); Adam(``lr``) then lowers :func:`cd_loss` (the gradient ``eq-cd`` plus the
+    draw; :func:`negative_samples`; on average :func:`mean_chain_steps` Langevin steps behind each at the end, which
+    ``buffer.draws`` counts); Adam(``lr``) then lowers :func:`cd_loss` (the gradient ``eq-cd`` plus the
     penalty :math:`\lambda` = ``penalty`` on the squared energies, which sets their scale at about
-    :math:`\pm 1/(2\lambda)`) through :func:`~dgm_course.training.fit`. The global torch
+    :math:`\pm 1/(2\lambda)`; Du & Mordatch's code uses 1) through :func:`~dgm_course.training.fit`. The first
+    :math:`S` steps of a run are those of the run with ``steps`` = :math:`S` (nothing depends on the total), so a
+    shorter run shows the buffer part-way through a longer one. The global torch
     generator is seeded with ``seed`` (through :func:`~dgm_course.budget.seed`) before the energy is built, so the
     initialisation follows ``DGM_SEED`` too. Returns the energy, the buffer (the model's short-run samples) and the
     history.
@@ -184,9 +239,15 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
 
 
 def held_out_2d(energy: nn.Module, x: Tensor, bound: float, n: int = 400) -> tuple[float, float, float]:
-    r"""The held-out NLL (nats) of the points ``x`` under :math:`e^{-E_\theta}/Z_\theta` and its standard error, with
-    :math:`\log Z_\theta` from :func:`log_partition` on :math:`[-b, b]^2` (an ``n`` x ``n`` grid, ``b`` =
-    ``bound``); returns ``(nll, se, log_z)``."""
+    r"""The held-out NLL (nats) of the points ``x`` under :math:`e^{-E_\theta}/Z_B` and its standard error, with
+    :math:`\log Z_B` from :func:`log_partition` on :math:`B = [-b, b]^2` (an ``n`` x ``n`` grid, ``b`` =
+    ``bound``); returns ``(nll, se, log_z)``.
+
+    This is the NLL of the density restricted to the square, :math:`e^{-E_\theta}\mathbf 1_B/Z_B`, for points inside
+    it. It is optimistic as a score of the energy on the plane: by :math:`\log(Z_{\mathbb R^2}/Z_B)` if
+    :math:`e^{-E_\theta}` has mass outside :math:`B` (infinitely, if :math:`Z_{\mathbb R^2} = \infty`), and a point
+    outside :math:`B`, where the restricted density is 0, is scored :math:`E_\theta(x) + \log Z_B`, finite, instead
+    of :math:`+\infty`."""
     log_z = log_partition(energy, bound, n)
     with torch.no_grad():
         nll, se = held_out_nll(lambda y: log_prob(energy, y, log_z), x)
@@ -194,15 +255,18 @@ def held_out_2d(energy: nn.Module, x: Tensor, bound: float, n: int = 400) -> tup
 
 
 def log_partition(energy: nn.Module, bound: float, n: int = 400) -> float:
-    r""":math:`\log Z_\theta = \log\int_{[-b, b]^2} e^{-E_\theta(x)}\,dx` by the midpoint rule on an :math:`n \times n`
-    grid (:func:`~dgm_course.metrics.log_integrate_2d`; 2-D energies only, the mass outside the square taken as
-    negligible)."""
+    r""":math:`\log Z_B = \log\int_{[-b, b]^2} e^{-E_\theta(x)}\,dx` by the midpoint rule on an :math:`n \times n`
+    grid (:func:`~dgm_course.metrics.log_integrate_2d`; 2-D energies only): the normalising constant of the density
+    restricted to the square :math:`B = [-b, b]^2`. It equals :math:`\log Z_\theta` only when the mass of
+    :math:`e^{-E_\theta}` outside the square is negligible, which nothing guarantees; compare it with a larger
+    square to see."""
     weights = next(energy.parameters())
     return log_integrate_2d(lambda x: -energy(x.to(weights)), bound, n)
 
 
 def log_prob(energy: nn.Module, x: Tensor, log_z: float) -> Tensor:
-    r""":math:`\log p_\theta(x) = -E_\theta(x) - \log Z_\theta` with :math:`\log Z_\theta` from :func:`log_partition`."""
+    r""":math:`\log p_\theta(x) = -E_\theta(x) - \log Z` with ``log_z`` = :math:`\log Z` from :func:`log_partition`
+    (the log-density, inside its square, of the density restricted to it)."""
     x = as_points(x)
     return -energy(x) - log_z
 

@@ -104,7 +104,7 @@ def test_bad_input_is_refused_naming_expected_and_received():
         ddim(model, 10, 0)
     with pytest.raises(ValueError, match="checkerboard's noised density is not a Gaussian mixture"):
         toy2d.noised_log_density("checkerboard", torch.zeros(2, 2), 1.0, 0.5)
-    with pytest.raises(ValueError, match="need 0 <= s < t"):
+    with pytest.raises(ValueError, match="need 0 <= r < t"):
         posterior(Schedule(), torch.zeros(1, 2), torch.zeros(1, 2), 0.5, 0.4)
     with pytest.raises(ValueError, match="time_power must be a positive number"):
         denoising_loss(model, torch.zeros(4, 2, dtype=torch.float64), time_power=0)
@@ -314,15 +314,15 @@ def test_a_small_model_learns_the_eight_gaussians():
 def test_the_ddim_exercise_checker_accepts_the_step_and_explains_a_wrong_one():
     from dgm_course.exercises.diffusion import check_ddim_step
 
-    def right(x_t, eps_hat, alpha_t, sigma_t, alpha_s, sigma_s):
-        return alpha_s * (x_t - sigma_t * eps_hat) / alpha_t + sigma_s * eps_hat
+    def right(x_t, eps_hat, alpha_t, sigma_t, alpha_r, sigma_r):
+        return alpha_r * (x_t - sigma_t * eps_hat) / alpha_t + sigma_r * eps_hat
 
-    def wrong(x_t, eps_hat, alpha_t, sigma_t, alpha_s, sigma_s):  # forgets to rescale x0_hat
-        return alpha_s * (x_t - sigma_t * eps_hat) + sigma_s * eps_hat
+    def wrong(x_t, eps_hat, alpha_t, sigma_t, alpha_r, sigma_r):  # forgets to rescale x0_hat
+        return alpha_r * (x_t - sigma_t * eps_hat) + sigma_r * eps_hat
 
     assert check_ddim_step(right)
     report = check_ddim_step(wrong)
-    assert not report and "the linear schedule from t = 0.6 to s = 0.5" in str(report) and "hint" in str(report)
+    assert not report and "the linear schedule from t = 0.6 to r = 0.5" in str(report) and "hint" in str(report)
 
 
 def test_euler_maruyama_refuses_a_schedule_whose_alpha_reaches_zero():

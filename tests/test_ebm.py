@@ -16,6 +16,7 @@ from dgm_course.ebm import (
     held_out_2d,
     log_partition,
     log_prob,
+    mean_chain_steps,
     negative_samples,
     train_cd,
 )
@@ -139,6 +140,48 @@ def test_replay_buffer_keeps_its_chains_and_renews_a_share():
         ReplayBuffer(2, fresh=1.5)
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 2\)"):
         EnergyMLP(2)(torch.zeros(3, 5))
+
+
+def test_the_buffers_books_count_draws_since_each_start():
+    """draws counts the draws each chain has been through since it started: one more at each push, back to one for a
+    chain renewed at its draw; a draw that is never pushed leaves the books as they were."""
+    buffer = ReplayBuffer(2, size=50, fresh=0.0, generator=torch.Generator().manual_seed(1))
+    assert int(buffer.draws.sum()) == 0
+    for _ in range(3):
+        buffer.push(buffer.draw(50))
+    assert (buffer.draws == 3).all()
+    buffer.draw(10)  # not pushed: the chains did not move
+    assert (buffer.draws == 3).all()
+    buffer.fresh = 1.0
+    x = buffer.draw(20)
+    buffer.push(x)
+    assert int((buffer.draws == 1).sum()) == 20 and int((buffer.draws == 3).sum()) == 30
+    with pytest.raises(ValueError, match="push the points of the last draw, once"):
+        buffer.push(x)
+
+
+def test_mean_chain_steps_is_what_the_buffers_books_count():
+    """The closed form k (1 - (1 - rho n/N)^T) / rho against the books of buffers drawn and pushed T times (the mean
+    over independent buffers, within 4 standard errors); it tends to k / rho, and to k T n / N without renewals."""
+    k, steps, batch, size, rho = 2, 300, 200, 2000, 0.05
+    means = []
+    for seed in range(8):
+        buffer = ReplayBuffer(2, size=size, fresh=rho, generator=torch.Generator().manual_seed(seed))
+        for _ in range(steps):
+            buffer.push(buffer.draw(batch))
+        means.append(k * float(buffer.draws.double().mean()))
+    means = torch.tensor(means, dtype=torch.float64)
+    expected = mean_chain_steps(k, steps, batch, size, rho)
+    assert expected == pytest.approx(k * (1 - (1 - rho * batch / size) ** steps) / rho)
+    assert abs(float(means.mean()) - expected) < 4 * float(means.std()) / math.sqrt(len(means))
+    assert abs(float(means.mean()) - expected) < 0.02 * expected
+    assert mean_chain_steps(k, 10**6, batch, size, rho) == pytest.approx(k / rho)
+    assert mean_chain_steps(k, steps, batch, size, 0.0) == pytest.approx(k * steps * batch / size)
+    assert mean_chain_steps(k, steps, batch, size, rho) < k * steps * batch / size
+    with pytest.raises(ValueError, match="fresh must be a share"):
+        mean_chain_steps(k, steps, batch, size, 1.5)
+    with pytest.raises(ValueError, match="batch <= buffer_size"):
+        mean_chain_steps(k, steps, size + 1, size, rho)
 
 
 def test_a_short_contrastive_divergence_run_learns_a_gaussian():

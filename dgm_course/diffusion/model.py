@@ -160,32 +160,33 @@ def denoising_loss(model: Denoiser, x0: Tensor, generator: torch.Generator | Non
     return (error**2).flatten(1).sum(dim=1).mean()
 
 
-def posterior(schedule: Schedule, x0: Tensor, xt: Tensor, s: float, t: float) -> tuple[Tensor, float]:
-    r"""The forward process's posterior :math:`q(x_s \mid x_t, x_0) = \mathcal N(\tilde\mu, \tilde\sigma^2 I)`
-    for :math:`s < t` (``eq-posterior``), with :math:`\alpha_{t|s} = \alpha_t/\alpha_s`,
-    :math:`\sigma_{t|s}^2 = \sigma_t^2 - \alpha_{t|s}^2\sigma_s^2`:
+def posterior(schedule: Schedule, x0: Tensor, xt: Tensor, r: float, t: float) -> tuple[Tensor, float]:
+    r"""The forward process's posterior :math:`q(x_r \mid x_t, x_0) = \mathcal N(\tilde\mu, \tilde\sigma^2 I)`
+    at an earlier time :math:`r < t` (``eq-posterior``), with :math:`\alpha_{t|r} = \alpha_t/\alpha_r`,
+    :math:`\sigma_{t|r}^2 = \sigma_t^2 - \alpha_{t|r}^2\sigma_r^2`:
 
     .. math::
-        \tilde\mu = \frac{\alpha_{t|s}\sigma_s^2}{\sigma_t^2}x_t + \frac{\alpha_s\sigma_{t|s}^2}{\sigma_t^2}x_0,
-        \qquad \tilde\sigma^2 = \frac{\sigma_{t|s}^2\sigma_s^2}{\sigma_t^2}.
+        \tilde\mu = \frac{\alpha_{t|r}\sigma_r^2}{\sigma_t^2}x_t + \frac{\alpha_r\sigma_{t|r}^2}{\sigma_t^2}x_0,
+        \qquad \tilde\sigma^2 = \frac{\sigma_{t|r}^2\sigma_r^2}{\sigma_t^2}.
 
     Returns :math:`(\tilde\mu, \tilde\sigma)`."""
-    if not 0 <= s < t <= schedule.t_max:
-        raise ValueError(f"need 0 <= s < t <= {schedule.t_max}; got s={s!r}, t={t!r}")
-    a_s, a_t = float(schedule.alpha(torch.tensor(s, dtype=torch.float64))), float(schedule.alpha(torch.tensor(t, dtype=torch.float64)))
-    v_s, v_t = float(schedule.sigma(torch.tensor(s, dtype=torch.float64))) ** 2, float(schedule.sigma(torch.tensor(t, dtype=torch.float64))) ** 2
-    a_ts = a_t / a_s
-    v_ts = v_t - a_ts**2 * v_s
-    mean = (a_ts * v_s / v_t) * xt + (a_s * v_ts / v_t) * x0
-    return mean, math.sqrt(v_ts * v_s / v_t)
+    if not 0 <= r < t <= schedule.t_max:
+        raise ValueError(f"need 0 <= r < t <= {schedule.t_max}; got r={r!r}, t={t!r}")
+    a_r, a_t = float(schedule.alpha(torch.tensor(r, dtype=torch.float64))), float(schedule.alpha(torch.tensor(t, dtype=torch.float64)))
+    v_r, v_t = float(schedule.sigma(torch.tensor(r, dtype=torch.float64))) ** 2, float(schedule.sigma(torch.tensor(t, dtype=torch.float64))) ** 2
+    a_tr = a_t / a_r
+    v_tr = v_t - a_tr**2 * v_r
+    mean = (a_tr * v_r / v_t) * xt + (a_r * v_tr / v_t) * x0
+    return mean, math.sqrt(v_tr * v_r / v_t)
 
 
-def elbo_weight(schedule: Schedule, s: float, t: float) -> float:
+def elbo_weight(schedule: Schedule, r: float, t: float) -> float:
     r"""The weight of :math:`\lVert\varepsilon - \hat\varepsilon\rVert^2` in the ELBO's term
-    :math:`\mathrm{KL}\big(q(x_s \mid x_t, x_0)\,\|\,p_\theta(x_s \mid x_t)\big)` when :math:`p_\theta` is the
-    posterior with :math:`\hat x_0` in place of :math:`x_0` (``eq-elbo-weight``):
-    :math:`\tfrac12\big(\mathrm{SNR}(s)/\mathrm{SNR}(t) - 1\big)`."""
-    if not 0 < s < t <= schedule.t_max:
-        raise ValueError(f"need 0 < s < t <= {schedule.t_max}; got s={s!r}, t={t!r}")
-    snr = schedule.snr(torch.tensor([s, t], dtype=torch.float64))
+    :math:`\mathrm{KL}\big(q(x_r \mid x_t, x_0)\,\|\,p_\theta(x_r \mid x_t)\big)` (an earlier time :math:`r < t`)
+    when :math:`p_\theta` is the posterior with :math:`\hat x_0` in place of :math:`x_0` (``eq-elbo-weight``):
+    :math:`\tfrac12\big(\mathrm{SNR}(r)/\mathrm{SNR}(t) - 1\big)`. Its size shrinks with the step :math:`t - r`:
+    only the ratios of these weights compare with the simplified loss's equal weights."""
+    if not 0 < r < t <= schedule.t_max:
+        raise ValueError(f"need 0 < r < t <= {schedule.t_max}; got r={r!r}, t={t!r}")
+    snr = schedule.snr(torch.tensor([r, t], dtype=torch.float64))
     return 0.5 * float(snr[0] / snr[1] - 1)

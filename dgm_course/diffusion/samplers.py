@@ -4,24 +4,26 @@ All start from :math:`x_{t_{\max}} \sim \mathcal N(0, \sigma_{t_{\max}}^2 I)` an
 :math:`t_N = t_{\max} > \dots > t_1 > t_0 = 0` of equal steps; the network is evaluated at :math:`t_N, \dots, t_1`
 (``steps`` evaluations).
 
-- :func:`ddim` (Song, Meng & Ermon 2021), one step from :math:`t` to :math:`s < t` (``eq-ddim``):
+- :func:`ddim` (Song, Meng & Ermon 2021), one step from :math:`t` to an earlier time :math:`r < t` (``eq-ddim``):
 
   .. math::
-      x_s = \alpha_s\hat x_0 + \sqrt{\sigma_s^2 - c^2}\,\hat\varepsilon + c\,z, \qquad
-      c = \eta\,\tilde\sigma_{s|t}, \quad z \sim \mathcal N(0, I),
+      x_r = \alpha_r\hat x_0 + \sqrt{\sigma_r^2 - c^2}\,\hat\varepsilon + c\,z, \qquad
+      c = \eta\,\tilde\sigma, \quad z \sim \mathcal N(0, I),
 
   with :math:`\tilde\sigma` the posterior's standard deviation (:func:`~.model.posterior`). With
   :math:`\eta = 0` it is deterministic: Euler's method for the probability-flow ODE written in
   :math:`\bar x = x/\alpha`, :math:`\bar\sigma = \sigma/\alpha`, :math:`d\bar x / d\bar\sigma = \hat\varepsilon`. With
-  :math:`\eta = 1` it draws from :math:`q(x_s \mid x_t, \hat x_0)`: DDPM's ancestral sampler (Ho et al. 2020),
+  :math:`\eta = 1` it draws from :math:`q(x_r \mid x_t, \hat x_0)`: DDPM's ancestral sampler (Ho et al. 2020),
   :func:`ancestral`.
 - :func:`euler_maruyama`: the reverse-time SDE :math:`dx = [f(t)x - g^2(t)\nabla\log p_t(x)]\,dt + g(t)\,d\bar w`
   (Anderson 1982; Song et al. 2021), one Euler-Maruyama step per grid interval.
 - :func:`probability_flow`: the probability-flow ODE :math:`\dot x = f(t)x - \tfrac12 g^2(t)\nabla\log p_t(x)`
   as a :class:`~dgm_course.flows.Flow` through the continuous-flow chapter's :class:`~dgm_course.flows.CNF`
-  (same solvers, same traces): exact log-densities and samples.
+  (same solvers, same traces): exact log-densities and samples. With the exact score the ODE and the reverse SDE
+  share the marginals :math:`p_t` in continuous time; with finitely many steps each sampler has its own
+  discretisation error.
 - :func:`annealed_langevin` (Song & Ermon 2019): Langevin dynamics at each noise level in turn, from the
-  largest to the smallest.
+  largest to the smallest, with Jolicoeur-Martineau et al.'s (2021) final denoising step.
 """
 
 from __future__ import annotations
@@ -50,22 +52,22 @@ def _grid(model: Denoiser, steps: int) -> list[float]:
     return torch.linspace(model.schedule.t_max, 0.0, positive_int(steps, "steps") + 1, dtype=torch.float64).tolist()
 
 
-def ddim_step(model: Denoiser, x: Tensor, t: float, s: float, eta: float = 0.0,
+def ddim_step(model: Denoiser, x: Tensor, t: float, r: float, eta: float = 0.0,
               generator: torch.Generator | None = None) -> Tensor:
-    r"""One step of :func:`ddim` from time ``t`` to ``s < t`` (module docstring)."""
-    if not 0 <= s < t:
-        raise ValueError(f"a step goes back in time: need 0 <= s < t; got s={s!r}, t={t!r}")
+    r"""One step of :func:`ddim` from time ``t`` to an earlier time ``r < t`` (module docstring)."""
+    if not 0 <= r < t:
+        raise ValueError(f"a step goes back in time: need 0 <= r < t; got r={r!r}, t={t!r}")
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must lie in [0, 1] (0: DDIM, 1: ancestral); got {eta!r}")
     sched = model.schedule
     x0, eps = model.predict(t, x)
-    ts = torch.tensor([s, t], dtype=torch.float64)
-    (a_s, a_t), (sig_s, sig_t) = sched.alpha(ts).tolist(), sched.sigma(ts).tolist()
+    rt = torch.tensor([r, t], dtype=torch.float64)
+    (a_r, a_t), (sig_r, sig_t) = sched.alpha(rt).tolist(), sched.sigma(rt).tolist()
     c = 0.0
     if eta:
-        var_ts = sig_t**2 - (a_t / a_s) ** 2 * sig_s**2
-        c = eta * math.sqrt(max(var_ts * sig_s**2 / sig_t**2, 0.0))
-    out = a_s * x0 + math.sqrt(max(sig_s**2 - c**2, 0.0)) * eps
+        var_tr = sig_t**2 - (a_t / a_r) ** 2 * sig_r**2
+        c = eta * math.sqrt(max(var_tr * sig_r**2 / sig_t**2, 0.0))
+    out = a_r * x0 + math.sqrt(max(sig_r**2 - c**2, 0.0)) * eps
     return out + c * latent.randn_like(x, generator) if c > 0 else out
 
 
@@ -80,8 +82,8 @@ def ddim(model: Denoiser, n: int, steps: int, eta: float = 0.0, generator: torch
     x = _start(model, positive_int(n, "n"), generator)
     grid = _grid(model, steps)
     states = [x]
-    for t, s in zip(grid[:-1], grid[1:]):
-        x = ddim_step(model, x, t, s, eta, generator)
+    for t, r in zip(grid[:-1], grid[1:]):
+        x = ddim_step(model, x, t, r, eta, generator)
         if trajectory:
             states.append(x)
     return torch.stack(states) if trajectory else x
@@ -89,16 +91,16 @@ def ddim(model: Denoiser, n: int, steps: int, eta: float = 0.0, generator: torch
 
 def ancestral(model: Denoiser, n: int, steps: int, generator: torch.Generator | None = None,
               trajectory: bool = False) -> Tensor:
-    r"""DDPM's ancestral sampler: each step draws :math:`x_s \sim q(x_s \mid x_t, \hat x_0)`; the same as
+    r"""DDPM's ancestral sampler: each step draws :math:`x_r \sim q(x_r \mid x_t, \hat x_0)`; the same as
     :func:`ddim` with :math:`\eta = 1`."""
     return ddim(model, n, steps, eta=1.0, generator=generator, trajectory=trajectory)
 
 
 @torch.no_grad()
 def euler_maruyama(model: Denoiser, n: int, steps: int, generator: torch.Generator | None = None) -> Tensor:
-    r"""``n`` samples of the reverse-time SDE by Euler-Maruyama: from :math:`t` to :math:`s = t - \Delta`,
+    r"""``n`` samples of the reverse-time SDE by Euler-Maruyama: from :math:`t` to :math:`r = t - \Delta`,
 
-    .. math:: x_s = x_t - \Delta\,[f(t)x_t - g^2(t)\hat s(t, x_t)] + g(t)\sqrt\Delta\,z,
+    .. math:: x_r = x_t - \Delta\,[f(t)x_t - g^2(t)\hat s(t, x_t)] + g(t)\sqrt\Delta\,z,
 
     without noise in the last step (to :math:`t = 0`). Needs :math:`\alpha_{t_{\max}} > 0` (the drift :math:`f =
     \dot\alpha/\alpha` is infinite where :math:`\alpha = 0`)."""
@@ -108,11 +110,11 @@ def euler_maruyama(model: Denoiser, n: int, steps: int, generator: torch.Generat
     x = _start(model, positive_int(n, "n"), generator)
     grid = _grid(model, steps)
     sched = model.schedule
-    for t, s in zip(grid[:-1], grid[1:]):
+    for t, r in zip(grid[:-1], grid[1:]):
         tt = torch.tensor(t, dtype=torch.float64)
-        f, g2, dt = float(sched.drift(tt)), float(sched.g2(tt)), t - s
+        f, g2, dt = float(sched.drift(tt)), float(sched.g2(tt)), t - r
         x = x - dt * (f * x - g2 * model.score(t, x))
-        if s > 0:
+        if r > 0:
             x = x + math.sqrt(g2 * dt) * latent.randn_like(x, generator)
     return x
 
@@ -141,10 +143,11 @@ def probability_flow(model: Denoiser, t_min: float | None = None, **solver: obje
     (default: :func:`~.model.denoising_loss`'s, :math:`10^{-3}` for the variance-preserving schedules, where
     :math:`\sigma_0 = 0`, and 0 otherwise, so that the network is used only where it was trained) is where the
     data end of the ODE sits: the flow's density is that of :math:`x_{t_{\min}}`, the data with noise of
-    standard deviation :math:`\sigma_{t_{\min}}` (0.01 for the linear schedule).
+    standard deviation :math:`\sigma_{t_{\min}}` (0.0105 for the linear schedule).
 
     With a learnt score this is the exact density of another model than the ancestral sampler's chain: the
-    deterministic one that the ODE defines."""
+    deterministic one that the ODE defines. Even with the exact score the two agree only in continuous time; with
+    finitely many steps each sampler has its own discretisation error."""
     if not isinstance(model, Denoiser):
         raise ValueError(f"probability_flow needs a Denoiser; got {type(model).__name__}")
     if len(model.shape) != 1:

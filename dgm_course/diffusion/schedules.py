@@ -25,7 +25,7 @@ the drift and diffusion coefficients of the SDE :math:`dx = f(t)\,x\,dt + g(t)\,
     of annealed Langevin dynamics. The noise at :math:`t = 1` is :math:`\mathcal N(0, \sigma_{\max}^2 I)`.
 ``"ot"`` (the conditional optimal-transport path of flow matching, Lipman et al. 2023)
     :math:`\alpha_t = 1 - t`, :math:`\sigma_t = \sigma_{\min} + (1 - \sigma_{\min})t`: the straight line between data
-    and noise, the path of the continuous-flow chapter read backward in time (its time :math:`s = 1 - t`).
+    and noise, the path of the continuous-flow chapter read backward in time (its time :math:`\tau = 1 - t`).
 """
 
 from __future__ import annotations

@@ -238,3 +238,42 @@ def test_every_internal_link_resolves():
                 broken.append(f"{page.relative_to(root)}: {link} (no #{parts.fragment} there)")
     assert checked > 100, f"only {checked} internal links found"
     assert not broken, f"{len(broken)} broken links:\n" + "\n".join(broken[:40])
+
+
+def _chapter_pages() -> dict[int, Path]:
+    """The built chapter pages by the number in their file name (notebooks/kk_*.html, book/kk_*.html)."""
+    import re
+
+    root = Path(HTML)
+    return {int(p.name[:2]): p for folder in ("notebooks", "book") for p in sorted((root / folder).glob("*.html"))
+            if re.match(r"\d\d_", p.name)}
+
+
+def test_the_book_numbers_each_chapter_as_its_file_and_every_link_says_the_right_number():
+    """In the rendered book, chapter k's title reads "k. ..." (numbered across the parts), and a link whose text
+    says "chapter N" (or is a bare number, as in the evaluation table) leads to chapter N's page."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    pages = _chapter_pages()
+    assert sorted(pages) == list(range(1, len(pages) + 1)), f"chapter files not numbered 1..n: {sorted(pages)}"
+    number_of = {}
+    for k, page in pages.items():
+        html = page.read_text()
+        h1 = re.search(r"<h1[^>]*>(.*?)</h1>", html[html.find("<article"):], re.S).group(1)  # the page's own title
+        shown = re.search(r'class="section-number">\s*(\d+)\.', h1)
+        assert shown and int(shown.group(1)) == k, f"{page.name}: its title does not read '{k}.': {h1[:120]!r}"
+        number_of[page.resolve()] = k
+    anchors = re.compile(r'<a class="reference internal" href="([^"#]*)(?:#[^"]*)?"[^>]*>(.*?)</a>', re.S)
+    wrong, seen = [], 0
+    for page in [*pages.values(), *sorted(Path(HTML).glob("book/*.html"))]:
+        for href, inner in anchors.findall(page.read_text()):
+            text = re.sub(r"<[^>]+>", "", inner).strip()
+            said = re.fullmatch(r"(?:[Cc]hapters? )?(\d+)", text)
+            target = (page.parent / unquote(urlsplit(href).path)).resolve() if href else page.resolve()
+            if said and target in number_of:
+                seen += 1
+                if int(said.group(1)) != number_of[target]:
+                    wrong.append(f"{page.name}: '{text}' leads to chapter {number_of[target]}")
+    assert seen > 20, f"only {seen} numbered links to chapters found"
+    assert not wrong, "\n".join(wrong)

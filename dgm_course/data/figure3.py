@@ -1,5 +1,7 @@
-"""The four images of Gatys et al.'s Figure 3, which the course's source article reproduces: the Neckarfront in
-Tübingen (A) and the paintings whose styles B, C and D take (Turner, van Gogh, Munch).
+"""Four images of Gatys et al.'s Figure 3, those that the course's source article reproduces: the Neckarfront in
+Tübingen (A) and the paintings whose styles B, C and D take (Turner, van Gogh, Munch). The figure has two more
+panels, in the styles of Picasso's *Femme nue assise* (E) and Kandinsky's *Composition VII* (F), which the article
+leaves out and the package does not ship.
 
 Reduced copies ship with the package (``figure3/``, with ``CREDITS.md``), so the style-transfer chapter shows the
 real figure offline; ``load(name, full=True)`` downloads the full-size originals through

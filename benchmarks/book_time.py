@@ -6,7 +6,8 @@
 Reads the notebook execution cache that ``scripts/book.sh`` keeps (jupyter-cache; the same numbers as the book's
 execution report). Targets: no chapter over 240 s; the ten chapters that follow the source article (flows, VAEs,
 GANs, evaluation and its three applications; named by subject, so a new chapter does not change the set) together
-at most 20 minutes, the whole book at most 35. A chapter missing from the cache has not executed successfully since the code last changed.
+at most 20 minutes, the whole book at most 35. A chapter missing from the cache has not executed successfully since
+the code last changed.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ A notebook keeps its sizes in one config cell::
 
     cfg = budget.pick(smoke=dict(steps=20), book=dict(steps=3000), gpu=dict(steps=20000))
 
-``DGM_SEED`` (a whole number, 0 when unset) shifts every seed the course draws from: the notebooks write
+``DGM_SEED`` (any whole number, 0 when unset) shifts every seed the course draws from: the notebooks write
 ``seed(7)`` where they need seed 7, and the package's training and evaluation code does the same, so the whole
-book can be rebuilt under another seed without editing anything. With ``DGM_SEED`` unset, ``seed(k) = k``.
+book can be rebuilt under another seed without editing anything. With ``DGM_SEED`` unset, ``seed(k) = k``; every
+seed lies in :math:`[0, 2^{32})`, the range that NumPy and scikit-learn accept as well as torch.
 Another seed is what another machine is in effect (other floating-point kernels, another trajectory): a claim
 the book makes must hold under several (``benchmarks/claims.py`` measures that). The split of the digits into
 training and held-out images and the exercise checkers' test inputs are fixed and do not follow the switch.
@@ -32,7 +33,8 @@ import torch
 
 ENV_VAR = "DGM_BUDGET"
 SEED_VAR = "DGM_SEED"
-SEED_STRIDE = 1_000_003  # seed(k) = k + SEED_STRIDE * DGM_SEED: distinct seeds for every k < SEED_STRIDE
+SEED_STRIDE = 1_000_003  # seed(k) = (k + SEED_STRIDE * DGM_SEED) mod SEED_RANGE: distinct for every k < SEED_STRIDE
+SEED_RANGE = 2**32  # what every consumer accepts: NumPy's RandomState and scikit-learn's random_state stop at 2^32 - 1
 BUDGETS = ("smoke", "book", "gpu")
 DEFAULT = "book"
 
@@ -92,10 +94,15 @@ def course_seed() -> int:
 def seed(k: int = 0) -> int:
     r"""Seed ``k`` of the course under the switch ``DGM_SEED``:
 
-    .. math:: \mathrm{seed}(k) = k + 1\,000\,003 \cdot \mathrm{DGM\_SEED}
+    .. math:: \mathrm{seed}(k) = (k + 1\,000\,003 \cdot \mathrm{DGM\_SEED}) \bmod 2^{32}
 
-    so every seed is as written when the switch is unset, and all of them move together when it is set.
+    so every seed is as written when the switch is unset, all of them move together when it is set, and each lies
+    in the range NumPy and scikit-learn accept. Under one switch the seeds of distinct ``k`` are distinct
+    (``k`` < 1,000,003); since 1,000,003 is odd, two switches below :math:`2^{32}` never share their seed 0.
+
+    Raises:
+        ValueError: ``k`` is not a whole number in [0, 1,000,003).
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"seed(k) takes a whole number k >= 0; got {k!r}")
-    return int(k) + SEED_STRIDE * course_seed()
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < SEED_STRIDE:
+        raise ValueError(f"seed(k) takes a whole number 0 <= k < {SEED_STRIDE:,}; got {k!r}")
+    return (int(k) + SEED_STRIDE * course_seed()) % SEED_RANGE

@@ -184,87 +184,132 @@ def fit(
         ValueError: bad arguments (non-positive counts, data with NaN, ``lr`` or ``cosine`` given with phases).
         CheckpointError: a checkpoint that cannot be read or belongs to another run.
     """
-    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
-    checkpoint_every = None if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
-    evaluate_every = None if evaluate_every is None else positive_int(evaluate_every, "evaluate_every")
-    if max_grad_norm is not None and not max_grad_norm > 0:
-        raise ValueError(f"max_grad_norm must be positive (or None for no clipping); got {max_grad_norm!r}")
-    _check_data(data, model, batch_size)
-    dev = choose_device(device)
-    model.to(dev).train()
-    phases = _phases(model, loss, steps, lr, cosine)
-    batches = _Batches(data, batch_size, budget.seed(seed) ^ DATA_STREAM)
-    history = History(losses={p.name: [] for p in phases}, device=str(dev))
-    saver = None if checkpoint is None else Checkpoint(checkpoint, checkpoint_every or max(1, steps // 10), fingerprint(
-        model, phases, steps=steps, batch_size=batch_size, seed=budget.seed(seed), max_grad_norm=max_grad_norm,
-        data=data))
-    start = _resume(saver, model, phases, batches, history) if saver else 0
-    if start == 0:
-        torch.manual_seed(budget.seed(seed))
+    run = _Run(model, loss, data, steps=steps, batch_size=batch_size, lr=lr, cosine=cosine,
+               max_grad_norm=max_grad_norm, seed=seed, device=device, checkpoint=checkpoint,
+               checkpoint_every=checkpoint_every, evaluate=evaluate, evaluate_every=evaluate_every, progress=progress)
+    with _bar(steps, run.start, run.show) as bar, _interrupts_wait_for_round_end(run.saver is not None) as interrupted:
+        for step in range(run.start + 1, steps + 1):
+            run.round(step)  # every phase takes its steps, then its schedule moves on
+            run.tick(bar, step)
+            if interrupted():  # Ctrl-C during the round: the round is complete, save it and stop
+                run.stop(step)
+            if run.evaluates_after(step):
+                run.evaluate_between_rounds(step, interrupted)
+            if run.saves_after(step):
+                run.save(step)
+    return run.finish()
 
-    def save(step: int) -> None:
-        if saver is not None:
-            saver.save({"step": step, "model": model.state_dict(),
-                        "optimizers": [p.optimizer.state_dict() for p in phases],
-                        "schedulers": [p.scheduler.state_dict() if p.scheduler else None for p in phases],
-                        "data": batches.state_dict(), "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                        "history": history.state_dict()})
 
-    def evaluate_now(step: int) -> float:
+class _Run:
+    """The state of one call of :func:`fit`: the model and its phases, the batches, the history, the checkpoint and
+    the clock (training time, evaluations excluded). The state is saved only at the end of a round."""
+
+    def __init__(self, model: nn.Module, loss: Callable[[Tensor], Tensor] | Sequence[Phase], data: Data, *,
+                 steps: int, batch_size: int, lr: float | None, cosine: bool, max_grad_norm: float | None, seed: int,
+                 device: str | torch.device | None, checkpoint: str | os.PathLike[str] | None,
+                 checkpoint_every: int | None, evaluate: Callable[[], dict[str, float]] | None,
+                 evaluate_every: int | None, progress: bool | None) -> None:
+        steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
+        every = None if checkpoint_every is None else positive_int(checkpoint_every, "checkpoint_every")
+        self.evaluate_every = None if evaluate_every is None else positive_int(evaluate_every, "evaluate_every")
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be positive (or None for no clipping); got {max_grad_norm!r}")
+        _check_data(data, model, batch_size)
+        self.model, self.steps, self.max_grad_norm, self.evaluate = model, steps, max_grad_norm, evaluate
+        self.device = choose_device(device)
+        model.to(self.device).train()
+        self.phases = _phases(model, loss, steps, lr, cosine)
+        self.batches = _Batches(data, batch_size, budget.seed(seed) ^ DATA_STREAM)
+        self.history = History(losses={p.name: [] for p in self.phases}, device=str(self.device))
+        self.saver = None if checkpoint is None else Checkpoint(checkpoint, every or max(1, steps // 10), fingerprint(
+            model, self.phases, steps=steps, batch_size=batch_size, seed=budget.seed(seed),
+            max_grad_norm=max_grad_norm, data=data))
+        self.start = _resume(self.saver, model, self.phases, self.batches, self.history) if self.saver else 0
+        if self.start == 0:
+            torch.manual_seed(budget.seed(seed))
+        self.show = progress if progress is not None else os.environ.get("DGM_PROGRESS", "1") != "0"
+        self.t0 = time.perf_counter() - self.history.seconds
+        self.last_saved = self.start if self.saver is not None and self.start > 0 else None
+        if self.evaluates_after(self.start) and self.start > 0 \
+                and not any(e["step"] == self.start for e in self.history.evaluations):
+            self.t0 += self._evaluate_now(self.start)  # an interruption came between the round and its evaluation
+
+    def round(self, step: int) -> None:
+        """Round ``step``: each phase takes its ``repeats`` optimizer steps on fresh batches, then its schedule steps."""
+        for p in self.phases:
+            for _ in range(p.repeats):
+                try:
+                    value = _step(p, self.batches.next().to(self.device), self.max_grad_norm)
+                except TrainingDiverged as err:
+                    held = f" The last checkpoint ({self.saver.path}) holds step {self.last_saved}." \
+                        if self.saver and self.last_saved else ""
+                    raise TrainingDiverged(f"step {step}: {err}{held}") from None
+            if p.scheduler is not None:
+                p.scheduler.step()
+            self.history.losses[p.name].append(value)
+
+    def tick(self, bar: tqdm, step: int) -> None:
+        """Move the progress bar (the running losses every 10 rounds) and the clock past round ``step``."""
+        if self.show and (step % 10 == 0 or step == self.steps):
+            bar.set_postfix({p.name: f"{self.history.losses[p.name][-1]:.4f}" for p in self.phases}, refresh=False)
+        bar.update(1)
+        self.history.seconds = time.perf_counter() - self.t0
+
+    def stop(self, step: int) -> None:
+        """Save the completed round ``step`` and stop with KeyboardInterrupt (Ctrl-C)."""
+        self.save(step)
+        raise KeyboardInterrupt(f"stopped after round {step}; the checkpoint {self.saver.path} holds it"
+                                if self.saver else f"stopped after round {step}")
+
+    def evaluates_after(self, step: int) -> bool:
+        """Whether ``evaluate`` runs between round ``step`` and the next (the last round's comes in :meth:`finish`)."""
+        return self.evaluate is not None and bool(self.evaluate_every) and step % self.evaluate_every == 0 \
+            and step < self.steps
+
+    def evaluate_between_rounds(self, step: int, interrupted: Callable[[], bool]) -> None:
+        """Evaluate after round ``step``, off the clock; Ctrl-C while evaluating saves the round and stops."""
+        try:
+            self.t0 += self._evaluate_now(step)
+        except KeyboardInterrupt:
+            self.save(step)  # the round is complete; the resumed run evaluates it
+            raise
+        if interrupted():  # Ctrl-C while evaluating: stop here, not a round later
+            self.stop(step)
+
+    def saves_after(self, step: int) -> bool:
+        """Whether a checkpoint is due after round ``step`` (the last round's is saved by :meth:`finish`)."""
+        return self.saver is not None and step % self.saver.every == 0 and step != self.steps
+
+    def save(self, step: int) -> None:
+        """Write the whole state after round ``step`` to the checkpoint, if there is one."""
+        if self.saver is None:
+            return
+        phases = self.phases
+        self.saver.save({"step": step, "model": self.model.state_dict(),
+                         "optimizers": [p.optimizer.state_dict() for p in phases],
+                         "schedulers": [p.scheduler.state_dict() if p.scheduler else None for p in phases],
+                         "data": self.batches.state_dict(), "torch_rng": torch.get_rng_state(),
+                         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                         "history": self.history.state_dict()})
+        self.last_saved = step
+
+    def finish(self) -> History:
+        """Stop the clock, keep the trained model, evaluate it, and hand the model back in evaluation mode."""
+        self.history.seconds = time.perf_counter() - self.t0
+        if self.start < self.steps:
+            self.save(self.steps)  # the trained model is kept even if the final evaluation is interrupted
+        if self.evaluate is not None and not any(e["step"] == self.steps for e in self.history.evaluations):
+            self._evaluate_now(self.steps)
+            self.save(self.steps)
+        self.model.eval()
+        return self.history
+
+    def _evaluate_now(self, step: int) -> float:
         """Evaluate at the end of round ``step``; return the time it took, which is not training time."""
         t_eval = time.perf_counter()
-        history.evaluations.append(_evaluate(model, evaluate, step, history.seconds, dev))
+        assert self.evaluate is not None
+        self.history.evaluations.append(_evaluate(self.model, self.evaluate, step, self.history.seconds, self.device))
         return time.perf_counter() - t_eval
-
-    show = progress if progress is not None else os.environ.get("DGM_PROGRESS", "1") != "0"
-    t0 = time.perf_counter() - history.seconds
-    last_saved = start if saver is not None and start > 0 else None
-    if evaluate is not None and evaluate_every and 0 < start < steps and start % evaluate_every == 0 \
-            and not any(e["step"] == start for e in history.evaluations):
-        t0 += evaluate_now(start)  # an interruption came between the round and its evaluation
-    with _bar(steps, start, show) as bar, _interrupts_wait_for_round_end(saver is not None) as interrupted:
-        for step in range(start + 1, steps + 1):
-            # --- one round: every phase takes its steps, then its schedule moves on ---
-            for p in phases:
-                for _ in range(p.repeats):
-                    try:
-                        value = _step(p, batches.next().to(dev), max_grad_norm)
-                    except TrainingDiverged as err:
-                        held = f" The last checkpoint ({saver.path}) holds step {last_saved}." if last_saved else ""
-                        raise TrainingDiverged(f"step {step}: {err}{held}") from None
-                if p.scheduler is not None:
-                    p.scheduler.step()
-                history.losses[p.name].append(value)
-            # --- the end of a round: the only place where the state is saved ---
-            if show and (step % 10 == 0 or step == steps):
-                bar.set_postfix({p.name: f"{history.losses[p.name][-1]:.4f}" for p in phases}, refresh=False)
-            bar.update(1)
-            history.seconds = time.perf_counter() - t0
-            if interrupted():
-                save(step)
-                raise KeyboardInterrupt(f"stopped after round {step}; the checkpoint {saver.path} holds it"
-                                        if saver else f"stopped after round {step}")
-            if evaluate is not None and evaluate_every and step % evaluate_every == 0 and step != steps:
-                try:
-                    t0 += evaluate_now(step)
-                except KeyboardInterrupt:
-                    save(step)  # the round is complete; the resumed run evaluates it
-                    raise
-                if interrupted():  # Ctrl-C while evaluating: stop here, not a round later
-                    save(step)
-                    raise KeyboardInterrupt(f"stopped after round {step}; the checkpoint {saver.path} holds it")
-            if saver is not None and step % saver.every == 0 and step != steps:
-                save(step)
-                last_saved = step
-    history.seconds = time.perf_counter() - t0
-    if start < steps:
-        save(steps)  # the trained model is kept even if the final evaluation is interrupted
-    if evaluate is not None and not any(e["step"] == steps for e in history.evaluations):
-        evaluate_now(steps)
-        save(steps)
-    model.eval()
-    return history
 
 
 def _check_data(data: Data, model: nn.Module, batch_size: int) -> None:

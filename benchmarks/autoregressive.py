@@ -1,5 +1,5 @@
-"""Benchmark of the autoregressive models chapter's models on binarised Fashion-MNIST (28 x 28): the exact held-out NLL of
-MADE, of a wider MADE with direct connections, and of a gated PixelCNN beside the IWAE bound of the VAE chapter's
+"""Benchmark of the autoregressive models chapter's models on binarised Fashion-MNIST (28 x 28): the exact held-out NLL
+of MADE, of a wider MADE with direct connections, and of a gated PixelCNN beside the IWAE bound of the VAE chapter's
 convolutional VAE (Bernoulli decoder) on the same binarised images, with each model's training time, under three
 seeds.
 
@@ -30,11 +30,11 @@ from dgm_course.autoregressive import MADE, PixelCNN
 from dgm_course.data import images
 from dgm_course.metrics import bits_per_dim
 from dgm_course.training import fit
-from dgm_course.vae import BOOK_SIZES, conv_vae
+from dgm_course.vae import conv_vae
 
 from _table import print_table  # benchmarks/_table.py, beside this script
 
-VAE_SIZES = BOOK_SIZES["fashion-mnist"]  # the VAE chapter's convolutional VAE, here with a Bernoulli decoder
+VAE_SIZES = budget.VAE_SIZES["fashion-mnist"]  # the VAE chapter's convolutional VAE, here with a Bernoulli decoder
 BOOK = dict(made=dict(hidden=500, depth=2, steps=8000, lr=1e-3),
             direct=dict(hidden=1000, depth=2, steps=6000, lr=1e-3),
             pixelcnn=dict(channels=16, layers=4, kernel=5, steps=1000, lr=2e-3),

@@ -256,7 +256,8 @@ def main() -> int:
                   per_seed(r.name, lambda x: "> 256" if math.isinf(x.nfe_rk4) else str(x.nfe_rk4)),
                   per_seed(r.name, lambda x: f"{x.straightness:.3f}"), per_seed(r.name, lambda x: f"{x.reach_s:.1f}")]
                  for r in first])
-    print(f"\nseeds {' / '.join(map(str, args.seeds))}; floor: the data's entropy ln 32 = {toy2d.entropy(DATA):.4f} nats")
+    print(f"\nseeds {' / '.join(map(str, args.seeds))}; "
+          f"floor: the data's entropy ln 32 = {toy2d.entropy(DATA):.4f} nats")
 
     def seed_targets(rows: list[Row]) -> dict[str, tuple[bool, str]]:
         """Each target under one seed: (met, the measured value)."""
@@ -270,7 +271,8 @@ def main() -> int:
                 (row_fm.nll <= 3.53 and row_fm.history.seconds <= 240,
                  f"{row_fm.nll:.4f} in {row_fm.history.seconds:.0f} s"),
             "the best continuous model <= 3.52 nats": (best <= 3.52, f"{best:.4f}"),
-            "flow matching (any schedule) reaches the ML-CNF's final NLL >= 5x faster": (speedup >= 5, f"{speedup:.1f}x"),
+            "flow matching (any schedule) reaches the ML-CNF's final NLL >= 5x faster":
+                (speedup >= 5, f"{speedup:.1f}x"),
             "OT-Flow needs fewer evaluations than the ML-CNF at equal NLL (RK4 within 0.01 nats; dopri5)":
                 (row_ot.nfe_rk4 < row_ml.nfe_rk4 and row_ot.nfe_dopri5 <= row_ml.nfe_dopri5,
                  f"{row_ot.nfe_rk4} vs {row_ml.nfe_rk4}; {row_ot.nfe_dopri5} vs {row_ml.nfe_dopri5}"),

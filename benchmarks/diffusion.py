@@ -9,32 +9,32 @@ a GAN, a VAE and a flow trained as long or less, by their samples and their like
 
 Both models are the chapter's (notebooks/07_diffusion_models.ipynb, book budget): ``TimeField(2, 128, 4)``, Adam
 6e-3 with a cosine decay, 10,000 steps of 512 points, times drawn with ``time_power`` 3. The diffusion model
-predicts the noise on the linear variance-preserving schedule (DDPM); the flow-matching model is the continuous-flows chapter's
-(``flow_matching_loss`` on a ``TimeField``, ``Flow(CNF(...))``). Held-out NLL on 20,000 fresh points with dopri5
-(rtol = atol = 1e-5, exact trace); DDIM samples (2,000) judged by the energy test against 2,000 held-out points
+predicts the noise on the linear variance-preserving schedule (DDPM); the flow-matching model is the continuous-flows
+chapter's (``flow_matching_loss`` on a ``TimeField``, ``Flow(CNF(...))``). Held-out NLL on 20,000 fresh points with
+dopri5 (rtol = atol = 1e-5, exact trace); DDIM samples (2,000) judged by the energy test against 2,000 held-out points
 (999 permutations).
 
 Targets (issue 20): under every seed, the diffusion model's NLL within 0.05 nats of flow matching's (or below it),
 and DDIM samples that pass the energy test (p > 0.05) in at most 50 network evaluations.
 
 The 8x8 digits (``--part digits``; 1,500 training and 297 held-out digits, 17 grey levels): two diffusion models
-predicting the noise on the linear schedule, pixels scaled to [-1, 1] as in DDPM, the guided-diffusion chapter's network without its
-labels (``TimeField(64, 256, 3, freqs=8)``, 12,000 steps of 256) and the package's small U-Net (``UNet((1, 8, 8),
-channels=16, levels=1)``, 3,000 steps of 128); the GAN chapter's DCGAN (32 channels, batches of 128, 3,500 steps, more
-than the chapter trains, so that it trains almost as long as the U-Net); a VAE of the VAE chapter's digits size, for the
-full steps of ``dgm_course.vae.BOOK_SIZES``, with a Gaussian decoder (latent 8, 2 x 256, 4,000 steps of 128); and a
-RealNVP (8 couplings of 2 x 256) on RealNVP's logit transform of the pixels (Dinh et al. 2017, alpha = 0.05) for
-300 steps only: it learns the 1,500 digits by heart (seed 0, 4,000 steps: held-out NLL -76 nats at step 500, +221
-at step 4,000; 800 steps: lowest, -83.5, at step 200). Those 300 steps were chosen by looking at the held-out
-digits, so the flow's NLL is optimistic (a validation split would be the honest choice; the ranking does not
-hinge on it). The density models train on batches of the training digits dequantised afresh. "At most as long" is loose for the VAE: those 4,000 steps take about a
-quarter of the U-Net's time (12,000 steps on one fixed dequantised copy gave a worse held-out NLL under seed 0, +2.4
-nats against -32). Samples (DDIM with 50 steps; the decoder's means; the generator's; the flow's) against the
-held-out digits by the unbiased energy distance, with real digits (training against held-out) as the floor; every
-sample is judged as a digit of 17 grey levels, as the held-out digits are: a density model's, in the dequantised
-space, at its level floor(17x)/16, the GAN's, which trained on the levels themselves, at the nearest one,
-round(16x)/16. Likelihoods of the held-out digits dequantised once (Theis et al. 2016: grey level k/16 -> (k +
-u)/17): the diffusion models' probability-flow ODE (dopri5, exact trace), the flow's exact NLL and the VAE's IWAE
+predicting the noise on the linear schedule, pixels scaled to [-1, 1] as in DDPM, the guided-diffusion chapter's network
+without its labels (``TimeField(64, 256, 3, freqs=8)``, 12,000 steps of 256) and the package's small U-Net
+(``UNet((1, 8, 8), channels=16, levels=1)``, 3,000 steps of 128); the GAN chapter's DCGAN (32 channels, batches of 128,
+3,500 steps, more than the chapter trains, so that it trains almost as long as the U-Net); a VAE of the VAE chapter's
+digits size, for the full steps of ``dgm_course.budget.VAE_SIZES``, with a Gaussian decoder (latent 8, 2 x 256, 4,000
+steps of 128); and a RealNVP (8 couplings of 2 x 256) on RealNVP's logit transform of the pixels (Dinh et al. 2017,
+alpha = 0.05) for 300 steps only: it learns the 1,500 digits by heart (seed 0, 4,000 steps: held-out NLL -76 nats at
+step 500, +221 at step 4,000; 800 steps: lowest, -83.5, at step 200). Those 300 steps were chosen by looking at the
+held-out digits, so the flow's NLL is optimistic (a validation split would be the honest choice; the ranking does not
+hinge on it). The density models train on batches of the training digits dequantised afresh. "At most as long" is loose
+for the VAE: those 4,000 steps take about a quarter of the U-Net's time (12,000 steps on one fixed dequantised copy gave
+a worse held-out NLL under seed 0, +2.4 nats against -32). Samples (DDIM with 50 steps; the decoder's means; the
+generator's; the flow's) against the held-out digits by the unbiased energy distance, with real digits (training against
+held-out) as the floor; every sample is judged as a digit of 17 grey levels, as the held-out digits are: a density
+model's, in the dequantised space, at its level floor(17x)/16, the GAN's, which trained on the levels themselves, at the
+nearest one, round(16x)/16. Likelihoods of the held-out digits dequantised once (Theis et al. 2016: grey level k/16 ->
+(k + u)/17): the diffusion models' probability-flow ODE (dopri5, exact trace), the flow's exact NLL and the VAE's IWAE
 bound (k=500), as mean ± standard error and median over the held-out digits, and in bits per dimension of the
 17-level images, (NLL + 64 ln 17) / (64 ln 2). Target: under every seed, the U-Net diffusion's samples nearer the
 held-out digits than the VAE's and the GAN's, each of which trained at most as long.
@@ -56,7 +56,7 @@ from dgm_course.flows import CNF, Flow, TimeField, flow_matching_loss, realnvp
 from dgm_course.gan import Recipe, train_images
 from dgm_course.metrics import bits_per_dim, energy_distance, energy_test, held_out_nll
 from dgm_course.training import fit
-from dgm_course.vae import BOOK_SIZES, mlp_vae
+from dgm_course.vae import mlp_vae
 
 from _table import print_table  # benchmarks/_table.py, beside this script
 
@@ -67,8 +67,9 @@ SMOKE = dict(steps=40, batch=128, n_test=300, n_judge=300, permutations=49, ddim
 DIGITS_FULL = dict(mlp=dict(hidden=256, depth=3, steps=12_000, batch=256, lr=2e-3),
                    unet=dict(channels=16, levels=1, steps=3000, batch=128, lr=2e-3),
                    gan=dict(channels=32, steps=3500, batch=128, lr=2e-3),
-                   vae=dict(latent=8, hidden=BOOK_SIZES["digits"]["hidden"], steps=BOOK_SIZES["digits"]["steps"],
-                            batch=BOOK_SIZES["digits"]["batch"], lr=BOOK_SIZES["digits"]["lr"]),
+                   vae=dict(latent=8, hidden=budget.VAE_SIZES["digits"]["hidden"],
+                            steps=budget.VAE_SIZES["digits"]["steps"],
+                            batch=budget.VAE_SIZES["digits"]["batch"], lr=budget.VAE_SIZES["digits"]["lr"]),
                    flow=dict(layers=8, hidden=256, steps=300, batch=128, lr=1e-3),
                    n_samples=1000, ddim_steps=50, iwae_k=500, n_test=None, tol=1e-5)
 DIGITS_SMOKE = dict(mlp=dict(hidden=32, depth=2, steps=20, batch=64, lr=2e-3),
@@ -279,7 +280,8 @@ def digits(size: dict) -> bool:
     verdicts = [r["unet_energy"] < min(r["vae_energy"], r["gan_energy"])
                 and max(r["vae_s"], r["gan_s"]) <= r["unet_s"] for r in runs]
     target = ("the U-Net diffusion's samples nearer the held-out digits than the VAE's and the GAN's, which trained "
-              "at most as long, under every seed (per seed: " + " / ".join("yes" if v else "no" for v in verdicts) + ")")
+              "at most as long, under every seed (per seed: "
+              + " / ".join("yes" if v else "no" for v in verdicts) + ")")
     print()
     print_table(["target", "met"], [[target, "yes" if all(verdicts) else "NO"]])
     return all(verdicts)

@@ -1,5 +1,5 @@
-"""Benchmark of the GANs of the GAN and Wasserstein GAN chapters on the 25-Gaussian grid (means (-4 + 2i, -4 + 2j), std 0.05):
-modes captured and high-quality samples (within 3 std of a mode; a mode counts with at least 20 of 2,500
+"""Benchmark of the GANs of the GAN and Wasserstein GAN chapters on the 25-Gaussian grid (means (-4 + 2i, -4 + 2j), std
+0.05): modes captured and high-quality samples (within 3 std of a mode; a mode counts with at least 20 of 2,500
 samples, as in VEEGAN and PacGAN), energy distance to 2,500 held-out data points, training time; mean, spread
 and worst of several seeds. The target counts as met only when every seed meets it.
 

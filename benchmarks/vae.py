@@ -1,4 +1,4 @@
-"""Benchmark of the variational autoencoders of the VAE chapter for the full steps of dgm_course.vae.BOOK_SIZES (the
+"""Benchmark of the variational autoencoders of the VAE chapter for the full steps of dgm_course.budget.VAE_SIZES (the
 chapter trains them for fewer, to stay within its 4 minutes): test ELBO and the IWAE estimate of the NLL (nats per
 image and bits per dimension), with the training time.
 
@@ -24,15 +24,16 @@ import time
 import torch
 from torch import nn
 
+from dgm_course import budget
 from dgm_course.data import images
 from dgm_course.training import fit
-from dgm_course.vae import BOOK_SIZES, VAE, conv_vae, mlp_vae
+from dgm_course.vae import VAE, conv_vae, mlp_vae
 
 from _table import print_table  # benchmarks/_table.py, beside this script
 
-# the VAE chapter's sizes (dgm_course.vae.BOOK_SIZES; the chapter trains them for fewer steps); digits with 8 latents
-DIGITS = dict(latent=8, **BOOK_SIZES["digits"])
-FASHION = BOOK_SIZES["fashion-mnist"]
+# the VAE chapter's sizes (dgm_course.budget.VAE_SIZES; the chapter trains them for fewer steps); digits with 8 latents
+DIGITS = dict(latent=8, **budget.VAE_SIZES["digits"])
+FASHION = budget.VAE_SIZES["fashion-mnist"]
 IWAE_K = 500
 # Burda et al. 2016, Table 1: VAE, one stochastic layer, trained with k = 1; NLL estimated with k = 5000
 BURDA_NLL = 86.76

@@ -17,12 +17,14 @@ The parts, one concept a module, in the book's notation:
   transformer, with one likelihood and sampler; :mod:`dgm_course.ebm` -- energies,
   contrastive divergence with a replay buffer, and 2-D log-partitions on a grid.
 - :mod:`dgm_course.applications` -- super-resolution, galaxy deconvolution, style transfer.
-- :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra.
+- :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra,
+  and ``score_2d``, the one judge of samples of the plane.
 - :mod:`dgm_course.compare` -- every model of the course that draws 2-D points, trained and judged the same way
   (the course table).
 - :mod:`dgm_course.training` -- the one training loop; :mod:`dgm_course.checkpoint` its checkpoints.
 - :mod:`dgm_course.plotting` -- samples, densities, image grids, trajectories and animations.
-- :mod:`dgm_course.budget` -- the ``smoke`` / ``book`` / ``gpu`` budget switch and the ``DGM_SEED`` switch;
+- :mod:`dgm_course.budget` -- the ``smoke`` / ``book`` / ``gpu`` budget switch, the ``DGM_SEED`` switch, and the
+  sizes of the VAEs that chapters and benchmarks share (``VAE_SIZES``);
   :mod:`dgm_course.notebook` -- seeding, gluing numbers into the prose, and the claims each chapter checks.
 - :mod:`dgm_course.exercises` -- checkers for the exercises.
 
@@ -31,8 +33,8 @@ models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``diffusion``
 ``applications``) know nothing of notebooks; ``training`` knows a model only through its loss functions and its
 ``state_dict``; ``compare`` and ``exercises`` sit on top of everything.
 
-Where a new model family plugs in: its module (or subpackage) beside the others, with the equations of its chapter
-in the docstrings and the shared checks of ``_checks``; trained through :func:`dgm_course.training.fit` (a loss
+Where a new model family plugs in: its module (or subpackage) beside the others, with its equations, arguments and
+returns in the docstrings and the shared checks of ``_checks``; trained through :func:`dgm_course.training.fit` (a loss
 function, or :class:`~dgm_course.training.Phase` objects for alternating players); a
 :class:`~dgm_course.compare.Contender` in ``compare.CONTENDERS`` so that the evaluation chapter's table has its row;
 its chapter in ``notebooks/`` (with its sanity cell of :class:`~dgm_course.notebook.Claim` objects); its benchmark

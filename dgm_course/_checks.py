@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable
+from typing import TypeVar
 
 import torch
 from torch import Tensor
+
+T = TypeVar("T")
 
 
 def as_points(x: object, *, dim: int | None = None, name: str = "x") -> Tensor:
@@ -38,7 +41,7 @@ def as_points(x: object, *, dim: int | None = None, name: str = "x") -> Tensor:
     return x
 
 
-def one_of(value: object, choices: Iterable[object], what: str, hint: str = "") -> object:
+def one_of(value: T, choices: Iterable[object], what: str, hint: str = "") -> T:
     """Return ``value`` if it is one of ``choices``; otherwise raise the course's one message for a wrong name:
     ``unknown <what> <value>; choose one of: <choices>`` (and ``hint``, where there is more to say)."""
     choices = list(choices)

@@ -14,11 +14,13 @@ the loss and the sampler (:math:`d` passes, one pixel each) are shared (:class:`
   version (van den Oord et al. 2016) without the blind spot;
 - :class:`CausalTransformer`: self-attention with a causal mask over the pixel sequence, the language model's view.
 
-:func:`dependence` reads with autograd which inputs each output depends on: the tests and the chapter check every
-model's autoregressive property with it.
+:func:`dependence` reads with autograd which inputs each output depends on, to check a model's autoregressive
+property.
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -35,12 +37,16 @@ class Autoregressive(nn.Module):
 
     dim: int
 
+    order: Tensor  # a buffer: the order of the coordinates
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.dim = positive_int(dim, "dim")
         self.register_buffer("order", torch.arange(self.dim))
 
     def logits(self, x: Tensor) -> Tensor:
+        r"""The logits (batch, d) of the conditionals :math:`p(x_j = 1 \mid x_{<j})` at ``x`` (batch, d), output
+        :math:`j` depending only on the inputs before :math:`j` in ``order``; each subclass implements it."""
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
@@ -94,16 +100,20 @@ def dependence(model: Autoregressive, points: int = 4) -> Tensor:
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask of its shape (out, in)."""
 
+    mask: Tensor  # a buffer: which weights are kept
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__(in_features, out_features, bias=bias)
         self.register_buffer("mask", torch.ones(out_features, in_features))
 
     def set_mask(self, mask: Tensor) -> None:
+        """Replace the mask by ``mask``, of the weight's shape (out, in)."""
         if mask.shape != self.weight.shape:
             raise ValueError(f"mask must have the weight's shape {tuple(self.weight.shape)}; got {tuple(mask.shape)}")
         self.mask.copy_(mask)
 
     def forward(self, x: Tensor) -> Tensor:
+        r"""The masked linear map :math:`x\,(W \odot M)^\top + b` of ``x`` (..., in), shape (..., out)."""
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
@@ -127,8 +137,8 @@ class MADE(Autoregressive):
     Each unit :math:`k` gets a degree :math:`m(k)`; the inputs have degrees :math:`1, \dots, d` (by position in the
     order), hidden units degrees in :math:`\{\min m_{\text{prev}}, \dots, d - 1\}`, and a weight from :math:`k'` to
     :math:`k` is kept when :math:`m(k) \ge m(k')` between hidden layers and :math:`m(k) > m(k')` into the outputs
-    (``eq-made-masks``). The Jacobian of the outputs with respect to the inputs is then strictly triangular in the order.
-    Training over several orders is the order-agnostic variant: a loss that calls :meth:`next_order` before
+    (``eq-made-masks``). The Jacobian of the outputs with respect to the inputs is then strictly triangular in the
+    order. Training over several orders is the order-agnostic variant: a loss that calls :meth:`next_order` before
     each batch, ``lambda x: (made.next_order(), made.nll(x))[1]``.
 
     With ``direct=True`` a masked linear map from the inputs adds to the logits,
@@ -169,7 +179,7 @@ class MADE(Autoregressive):
             raise ValueError(f"k must be an order's index, 0..{len(self.orders) - 1}; got {k!r}")
         self.order.copy_(self.orders[k])
         for layer, mask in zip(self.layers, self._masks[k]):
-            layer.set_mask(mask)
+            cast(MaskedLinear, layer).set_mask(mask)
         if self.direct is not None:  # input k reaches output j when k comes first in the order: m(k) < m(j)
             self.direct.set_mask((self.order[:, None] > self.order[None, :]).float())
 
@@ -178,6 +188,8 @@ class MADE(Autoregressive):
         self.use_order(int(torch.randint(len(self.orders), (1,), generator=self.generator)))
 
     def logits(self, x: Tensor) -> Tensor:
+        """The logits (batch, d) at ``x`` (batch, d): the MLP with masked weights, plus the masked linear map of the
+        inputs when ``direct=True``."""
         h = x
         for layer in self.layers[:-1]:
             h = F.relu(layer(h))
@@ -195,6 +207,8 @@ class MaskedConv2d(nn.Conv2d):
     """A square convolution (odd ``kernel``, same padding) whose weights at and after the centre in raster order are
     zero: ``kind`` "A" masks the centre too, "B" keeps it."""
 
+    mask: Tensor  # a buffer: which kernel positions are kept
+
     def __init__(self, in_channels: int, out_channels: int, kernel: int, kind: str) -> None:
         _odd_kernel(kernel)
         super().__init__(in_channels, out_channels, kernel, padding=kernel // 2)
@@ -205,6 +219,8 @@ class MaskedConv2d(nn.Conv2d):
         self.register_buffer("mask", mask)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The convolution of ``x`` (n, in_channels, h, w) with the masked weights, same padding: shape
+        (n, out_channels, h, w)."""
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
@@ -223,9 +239,9 @@ class _GatedLayer(nn.Module):
 
     def __init__(self, channels: int, kernel: int) -> None:
         super().__init__()
-        self.rows, self.half = kernel // 2 + 1, kernel // 2
+        self.rows, self.reach = kernel // 2 + 1, kernel // 2  # (.half would hide nn.Module.half)
         self.vertical = nn.Conv2d(channels, 2 * channels, (self.rows, kernel))
-        self.horizontal = nn.Conv2d(channels, 2 * channels, (1, self.half + 1))
+        self.horizontal = nn.Conv2d(channels, 2 * channels, (1, self.reach + 1))
         self.link = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
 
@@ -235,8 +251,8 @@ class _GatedLayer(nn.Module):
         return torch.tanh(f) * torch.sigmoid(g)
 
     def forward(self, v: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        v_pre = self.vertical(F.pad(v, (self.half, self.half, self.rows - 1, 0)))  # rows i-rows+1..i of v
-        h_pre = self.horizontal(F.pad(h, (self.half, 0, 0, 0))) + self.link(v_pre)  # columns j-half..j of h
+        v_pre = self.vertical(F.pad(v, (self.reach, self.reach, self.rows - 1, 0)))  # rows i-rows+1..i of v
+        h_pre = self.horizontal(F.pad(h, (self.reach, 0, 0, 0))) + self.link(v_pre)  # columns j-reach..j of h
         return self.gate(v_pre), h + self.out(self.gate(h_pre))
 
 
@@ -277,6 +293,8 @@ class PixelCNN(Autoregressive):
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, 1, 1))
 
     def logits(self, x: Tensor) -> Tensor:
+        """The logits (batch, d) at ``x`` (batch, d), read as ``height`` x ``width`` images in raster order: the two
+        gated stacks (or the stack of masked convolutions), then the two 1x1 convolutions."""
         image = x.reshape(-1, 1, *self.shape)
         if self.gated:
             k = self.v_in.kernel_size[1]
@@ -304,6 +322,8 @@ class CausalTransformer(Autoregressive):
     A decoder-only transformer over binary vectors of length ``dim``: ``layers`` pre-norm layers of ``width``
     features and ``heads`` attention heads (``width`` divisible by ``heads``)."""
 
+    mask: Tensor  # a buffer: the causal attention mask
+
     def __init__(self, dim: int, width: int = 64, heads: int = 4, layers: int = 2) -> None:
         super().__init__(dim)
         if positive_int(width, "width") % positive_int(heads, "heads"):
@@ -318,6 +338,9 @@ class CausalTransformer(Autoregressive):
         self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(dim), persistent=False)
 
     def logits(self, x: Tensor) -> Tensor:
+        r"""The logits (batch, d) at ``x`` (batch, d): the start vector and :math:`x_1, \dots, x_{d-1}` embedded, plus
+        the position vectors, through the causal layers, the final layer norm and the head; output :math:`i` is the
+        logit of :math:`p(x_i = 1 \mid x_{<i})`."""
         tokens = self.embed(x[:, :-1, None])  # x_1 .. x_{d-1}
         start = self.start.expand(x.shape[0], 1, -1)
         h = torch.cat([start, tokens], dim=1) + self.position

@@ -1,4 +1,5 @@
-"""The two switches every notebook reads: the training budget and the course's seed.
+"""The two switches every notebook reads, the training budget and the course's seed, and the sizes that several
+chapters and benchmarks share (:data:`VAE_SIZES`).
 
 ``DGM_BUDGET`` scales every experiment of the course:
 
@@ -13,7 +14,7 @@ A notebook keeps its sizes in one config cell::
 
     cfg = budget.pick(smoke=dict(steps=20), book=dict(steps=3000), gpu=dict(steps=20000))
 
-``DGM_SEED`` (any whole number, 0 when unset) shifts every seed the course draws from: the notebooks write
+``DGM_SEED`` (any whole number >= 0, 0 when unset) shifts every seed the course draws from: the notebooks write
 ``seed(7)`` where they need seed 7, and the package's training and evaluation code does the same, so the whole
 book can be rebuilt under another seed without editing anything. With ``DGM_SEED`` unset, ``seed(k) = k``; every
 seed lies in :math:`[0, 2^{32})`, the range that NumPy and scikit-learn accept as well as torch.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,14 @@ BUDGETS = ("smoke", "book", "gpu")
 DEFAULT = "book"
 
 T = TypeVar("T")
+
+#: The book-budget sizes of the VAEs that several chapters and benchmarks share, kept in one place: the MLP VAE of the
+#: binarized digits (its latent size is the caller's) and the convolutional VAE of Fashion-MNIST. The benchmarks train
+#: them for these steps; a chapter that must stay within its 4 minutes trains them for fewer.
+VAE_SIZES: dict[str, dict[str, Any]] = {
+    "digits": dict(hidden=256, steps=4000, batch=128, lr=2e-3),
+    "fashion-mnist": dict(latent=16, channels=32, hidden=256, steps=3000, batch=128, lr=1e-3),
+}
 
 
 def current() -> str:

@@ -55,7 +55,8 @@ def _simple(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, Tensor):
         array = value.detach().cpu().contiguous()
-        return "sha256:" + hashlib.sha256(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"").hexdigest()
+        return "sha256:" + hashlib.sha256(array.view(torch.uint8).numpy().tobytes()
+                                          if array.numel() else b"").hexdigest()
     if isinstance(value, (tuple, list)) and depth < 3:
         items = [_simple(v, depth + 1) for v in value]
         return items if all(i is not None or v is None for i, v in zip(items, value)) else None
@@ -71,9 +72,11 @@ def describe_callable(f: Callable[..., Any]) -> dict[str, Any]:
     owner = getattr(f, "__self__", None)
     f = getattr(f, "__func__", f)
     values = [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if _has_contents(c)]
-    values += args + list(getattr(f, "__defaults__", None) or ()) + sorted((getattr(f, "__kwdefaults__", None) or {}).items())
+    values += (args + list(getattr(f, "__defaults__", None) or ())
+               + sorted((getattr(f, "__kwdefaults__", None) or {}).items()))
     code = getattr(f, "__code__", None)
-    values += [c for c in (code.co_consts if code else ()) if isinstance(c, (str, int, float)) and not isinstance(c, bool)]
+    values += [c for c in (code.co_consts if code else ())
+               if isinstance(c, (str, int, float)) and not isinstance(c, bool)]
     return {"function": f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', type(f).__name__)}",
             "of": None if owner is None else type(owner).__qualname__,
             "values": [v for v in (_simple(v) for v in values) if v is not None]}
@@ -210,4 +213,5 @@ class Checkpoint:
         return state
 
     def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` with the run's fingerprint to the checkpoint file, atomically (:func:`save_atomically`)."""
         save_atomically({"run": self.run, **state}, self.path)

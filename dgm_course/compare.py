@@ -35,7 +35,7 @@ from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss
 from .gan import TEXTBOOK, Recipe
 from .gmmn import energy_generator
 from .langevin import langevin
-from .metrics import energy_test, held_out_nll
+from .metrics import energy_test, held_out_nll, score_2d
 from .training import History, Phase, fit
 from .vae import mlp_vae
 
@@ -90,7 +90,7 @@ class Contender:
             return self.make()
         recipe = self.make.but(steps=steps)
         gan = recipe.build()
-        return Model(gan, gan.phases(recipe), gan.sample)
+        return Model(gan, recipe.phases(gan), gan.sample)
 
 
 def flow_model(flow: Flow) -> Model:
@@ -103,6 +103,8 @@ def _continuous(flow: Flow, module: nn.Module, loss: Callable[[Tensor], Tensor])
     :math:`z \sim \mathcal N(0, I)` from :math:`t = 0` to 1 with the velocity alone (a sample needs no
     divergence, which costs one backward pass per dimension)."""
     cnf = flow.bijection
+    if not isinstance(cnf, CNF):
+        raise ValueError(f"a continuous flow's bijection is a CNF; got {type(cnf).__name__}")
 
     def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
         return ode.solve(cnf.field, latent.draw(n, cnf.dim, flow.loc, generator), 0.0, 1.0, cnf.steps, cnf.method)
@@ -132,7 +134,10 @@ def _vae() -> Model:
     def log_prob(x: Tensor) -> Tensor:  # the IWAE bound with k = 256: log p(x) from below
         return vae.iwae_bound(x, 256)
 
-    return Model(vae, vae.loss, lambda n, g=None: vae.sample(n, g, noise=True), log_prob, "upper bound")
+    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:  # the decoder's noise included
+        return vae.sample(n, generator, noise=True)
+
+    return Model(vae, vae.loss, sample, log_prob, "upper bound")
 
 
 def _diffusion() -> Model:
@@ -140,13 +145,21 @@ def _diffusion() -> Model:
     emphasis near the data (``time_power=3``); sampled by DDIM in 50 steps, scored by its probability-flow ODE
     (dopri5, exact trace)."""
     model = Denoiser(TimeField(2, 128, 4), Schedule("linear"), "eps")
-    return Model(model, lambda x: denoising_loss(model, x, time_power=3.0),
-                 lambda n, g=None: ddim(model, n, 50, generator=g),
-                 lambda x: probability_flow(model).log_prob(x), "exact")  # built where the trained model lives
+
+    def loss(x: Tensor) -> Tensor:
+        return denoising_loss(model, x, time_power=3.0)
+
+    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
+        return ddim(model, n, 50, generator=generator)
+
+    def log_prob(x: Tensor) -> Tensor:  # the ODE is built where the trained model lives
+        return probability_flow(model).log_prob(x)
+
+    return Model(model, loss, sample, log_prob, "exact")
 
 
 # The energy-based model's chains start uniform on [-5, 5]^2, the largest square of the toy data sets; its density is
-# normalised on a 500 x 500 grid over [-7, 7]^2 (that square and a margin of 2, as the energy-based models' chapter does).
+# normalised on a 500 x 500 grid over [-7, 7]^2 (that square and a margin of 2).
 _EBM_BOUND = max(toy2d.BOUNDS.values())
 _EBM_GRID_BOUND, _EBM_GRID = _EBM_BOUND + 2, 500
 #: Langevin steps (of size 0.01) from uniform noise to one sample of the energy-based model.
@@ -181,7 +194,7 @@ def _energy() -> Model:
 _GAN = TEXTBOOK["nonsaturating"].but(hidden=128, lr_g=1e-3, lr_d=1e-3, cosine=True, batch=512)
 _WGAN_GP = TEXTBOOK["wgan-gp"].but(hidden=128, batch=256, lr_g=5e-4, lr_d=5e-4, cosine=True)
 
-#: The models of the course, in the book's order, at the table's size and budget.
+#: The models of the course, in the order of their ``chapter`` notebooks, at the table's size and budget.
 CONTENDERS: dict[str, Contender] = {c.name: c for c in (
     Contender("RealNVP", "02_normalizing_flows", 700, 512, 2e-3, lambda: flow_model(realnvp(2, 8, 64))),
     Contender("spline flow", "02_normalizing_flows", 650, 512, 2e-3, lambda: flow_model(spline_flow(2, 4, 64))),
@@ -261,11 +274,12 @@ def judge(trained: Trained, *, n: int = 2000, n_permutations: int = 199, seed: i
     with torch.no_grad():
         samples = model.sample(n, gen).detach().cpu().double()
     stat, p = energy_test(samples, test, n_permutations, gen)
-    results = {**toy2d.score(samples, dataset), "statistic": stat, "p": p, "nll": math.nan, "nll_se": math.nan,
+    results = {**score_2d(samples, dataset), "statistic": stat, "p": p, "nll": math.nan, "nll_se": math.nan,
                "train_s": trained.history.seconds, "sample_s": sampling_seconds(model.sample)}
-    if model.log_prob is not None:
+    log_prob = model.log_prob
+    if log_prob is not None:
         device = next(model.module.parameters()).device
-        results["nll"], results["nll_se"] = held_out_nll(lambda x: model.log_prob(x.to(device).float()).cpu(), test)
+        results["nll"], results["nll_se"] = held_out_nll(lambda x: log_prob(x.to(device).float()).cpu(), test)
     trained.results.update(results)
     trained.samples = samples
     return results

@@ -57,6 +57,7 @@ class EnergyMLP(nn.Module):
         self.net = mlp(dim, 1, hidden, depth, activation=nn.SiLU)
 
     def forward(self, x: Tensor) -> Tensor:
+        r"""The energy :math:`E_\theta(x)` of each row of ``x`` (batch, dim); shape (batch,)."""
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (batch, {self.dim}); got {tuple(x.shape)}")
         return self.net(x).squeeze(1)
@@ -75,10 +76,10 @@ class ReplayBuffer:
     went. The buffer is not part of :func:`~dgm_course.training.fit`'s checkpoints: a resumed run starts with fresh
     chains.
 
-    ``draws`` keeps the books: for each chain, the number of draws it has been through since it started (uniform at
+    ``draws`` keeps count: for each chain, the number of draws it has been through since it started (uniform at
     construction, or renewed at a draw), updated by :meth:`push`; with ``k`` Langevin steps a draw, a chain has run
     ``k * draws`` steps. Its mean over the buffer estimates :func:`mean_chain_steps`. (No random number is drawn for
-    the books: the buffer's stream is the same with or without them.)"""
+    the count: the buffer's stream is the same with or without it.)"""
 
     def __init__(self, dim: int, size: int = 10_000, bound: float = 4.0, fresh: float = 0.05,
                  generator: torch.Generator | None = None) -> None:
@@ -97,6 +98,7 @@ class ReplayBuffer:
         return latent.uniform(n, self.dim, self.bound, torch.empty(0), self.generator)  # float32, on the CPU
 
     def draw(self, n: int) -> Tensor:
+        """``n`` chains of the buffer, drawn without replacement, a share ``fresh`` of them renewed uniform."""
         n = positive_int(n, "n")
         if n > len(self.points):
             raise ValueError(f"cannot draw {n} points from a buffer of {len(self.points)}")
@@ -109,6 +111,7 @@ class ReplayBuffer:
         return x
 
     def push(self, x: Tensor) -> None:
+        """Store ``x``, the points of the last :meth:`draw` after their Langevin steps, where they were drawn from."""
         if self.index is None or self._renewed is None or len(x) != len(self.index):
             raise ValueError("push the points of the last draw, once")
         self.points[self.index] = x.detach().to(self.points)
@@ -125,13 +128,13 @@ def mean_chain_steps(chain_steps: int, steps: int, batch: int, buffer_size: int,
         \mathbb E[\text{steps}] = \frac{k}{\rho}\Big(1 - \big(1 - \rho\,\tfrac{n}{N}\big)^R\Big)
         \;\xrightarrow[R \to \infty]{}\; \frac{k}{\rho},
 
-    with :math:`n` = ``batch``, :math:`N` = ``buffer_size``, :math:`R` = ``steps`` (``eq-buffer-age`` in the book). A
-    chain is drawn :math:`M \sim \mathrm{Bin}(R, n/N)` times; counting back from its last draw, each draw was a
-    restart with probability :math:`\rho`, so the draws since its start number :math:`\min(G, M)`, :math:`G`
-    geometric with mean :math:`1/\rho` (the uniform start counts as one), and
-    :math:`\mathbb E[\min(G, M) \mid M] = (1 - (1-\rho)^M)/\rho`, :math:`\mathbb E[(1-\rho)^M] = (1 - \rho n/N)^R`.
-    The renewals cap the mean length at :math:`k/\rho` however long training runs, where :math:`k\,Rn/N` (the draws
-    of a chain times :math:`k`) would ignore them. ``fresh = 0``: :math:`k\,Rn/N`."""
+    with :math:`n` = ``batch``, :math:`N` = ``buffer_size``, :math:`R` = ``steps``. A chain is drawn
+    :math:`M \sim \mathrm{Bin}(R, n/N)` times; counting back from its last draw, each draw was a restart with
+    probability :math:`\rho`, so the draws since its start number :math:`\min(G, M)`, :math:`G` geometric with mean
+    :math:`1/\rho` (the uniform start counts as one), and :math:`\mathbb E[\min(G, M) \mid M] = (1 - (1-\rho)^M)/\rho`,
+    :math:`\mathbb E[(1-\rho)^M] = (1 - \rho n/N)^R`. The renewals cap the mean length at :math:`k/\rho` however long
+    training runs, where :math:`k\,Rn/N` (the draws of a chain times :math:`k`) would ignore them. ``fresh = 0``:
+    :math:`k\,Rn/N`."""
     k, t = positive_int(chain_steps, "chain_steps"), positive_int(steps, "steps")
     q = positive_int(batch, "batch") / positive_int(buffer_size, "buffer_size")
     if not 0 <= fresh <= 1 or not q <= 1:
@@ -166,8 +169,8 @@ def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float =
     penalty's, which sets the energies' scale: the minimum of :math:`\pm e + \lambda e^2` is at
     :math:`e = \mp 1/(2\lambda)`. The penalty is Du & Mordatch's (2019): their objective is
     :math:`\alpha L_2 + L_{\mathrm{ML}}`, and their released code (``openai/ebm_code_release``, ``train.py``, flag
-    ``l2_coeff``) weights it by 1, energies at about :math:`\pm 1/2`. The course's default ``penalty`` = 0.1 lets them
-    reach about :math:`\pm 5` (the energy-based models chapter uses it in 2-D and 0.001 on the digits)."""
+    ``l2_coeff``) weights it by 1, energies at about :math:`\pm 1/2`. The default ``penalty`` = 0.1 lets them
+    reach about :math:`\pm 5`."""
     _check_penalty(penalty)
     e_pos, e_neg = energy(data), energy(negatives.detach())
     return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
@@ -196,9 +199,8 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
              progress: bool | None = None
              ) -> tuple[EnergyMLP, ReplayBuffer, History]:
     r"""Train an :class:`EnergyMLP` (3 layers of ``hidden`` units) by persistent contrastive divergence on the toy
-    data set named ``dataset`` (the energy-based models chapter's run, which ``benchmarks/ebm.py`` repeats under three
-    seeds), or on a tensor of training points (n, d), e.g. flattened images, whose chains start uniform on :math:`[-b, b]^d` with
-    :math:`b` = ``bound`` (required then; for a toy set, its square).
+    data set named ``dataset``, or on a tensor of training points (n, d), e.g. flattened images, whose chains start
+    uniform on :math:`[-b, b]^d` with :math:`b` = ``bound`` (required then; for a toy set, its square).
 
     Each of the ``steps`` training steps draws a batch :math:`x^+` of ``batch`` data points; the negatives
     :math:`x^-` are ``chain_steps`` Langevin steps of size ``step_size`` (:math:`\delta`) from ``batch`` chains
@@ -217,6 +219,7 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
         ValueError: an unknown data set, a tensor without a ``bound``, or a batch larger than the buffer (each step
             draws ``batch`` chains).
     """
+    data: Tensor | Callable[[int, torch.Generator], Tensor]
     if isinstance(dataset, Tensor):
         data, dim = as_points(dataset, name="dataset"), dataset.shape[1]
         if bound is None or not bound > 0:
@@ -282,14 +285,15 @@ def score_matching_loss(energy: nn.Module, x: Tensor, projections: int | None = 
         = \tfrac12\, \mathbb E_{p_{\mathrm{data}}} \lVert s_\theta(x) - \nabla_x \log p_{\mathrm{data}}(x) \rVert^2
         - C,
 
-    where :math:`C = \frac12 \mathbb E \lVert \nabla \log p_{\mathrm{data}} \rVert^2` does not depend on
-    :math:`\theta` (integration by parts; ``eq-hyvarinen`` in the book, with its assumptions). With ``projections=None``
+    where :math:`C = \frac12 \mathbb E \lVert \nabla \log p_{\mathrm{data}} \rVert^2` does not depend on :math:`\theta`
+    (integration by parts, assuming :math:`p_{\mathrm{data}}` differentiable, both scores of finite second moment and
+    :math:`p_{\mathrm{data}}(x)\,s_\theta(x) \to 0` as :math:`\lVert x \rVert \to \infty`). With ``projections=None``
     the trace is exact (one backward pass per dimension: fine in 2-D); with ``projections=k``, sliced score matching
-    (Song et al. 2019) replaces it by :math:`\frac1k \sum_j v_j^\top \nabla_x s_\theta\, v_j`, :math:`v_j \sim
-    \mathcal N(0, I)` drawn from ``generator``, which has the same expectation and costs one backward pass per
-    projection whatever the dimension. (Only the trace is sliced; :math:`\lVert s_\theta \rVert^2` stays exact: their
-    variance-reduced form.) The energy must act on each row alone, as every energy of the course does: the trace is
-    read from gradients of sums over the batch. The graph is kept (``create_graph``) so that the loss can be
+    (Song et al. 2019) replaces it by :math:`\frac1k \sum_j v_j^\top \nabla_x s_\theta\, v_j`,
+    :math:`v_j \sim \mathcal N(0, I)` drawn from ``generator``, which has the same expectation and costs one backward
+    pass per projection whatever the dimension. (Only the trace is sliced; :math:`\lVert s_\theta \rVert^2` stays exact:
+    their variance-reduced form.) The energy must act on each row alone, as every energy of the course does: the trace
+    is read from gradients of sums over the batch. The graph is kept (``create_graph``) so that the loss can be
     differentiated in :math:`\theta`."""
     x = as_points(x)
     if projections is not None:
@@ -300,7 +304,7 @@ def score_matching_loss(energy: nn.Module, x: Tensor, projections: int | None = 
     if projections is None:  # tr grad s = sum_i d s_i / d x_i, one backward pass each
         trace = sum(torch.autograd.grad(score[:, i].sum(), y, create_graph=True)[0][:, i] for i in range(x.shape[1]))
     else:
-        trace = 0.0
+        trace = torch.zeros((), dtype=x.dtype, device=x.device)
         for _ in range(projections):
             v = latent.randn_like(x, generator)
             (jv,) = torch.autograd.grad((score * v).sum(), y, create_graph=True)  # v^T grad s, row by row
@@ -312,8 +316,9 @@ def denoising_score_matching_loss(energy: EnergyMLP, x: Tensor, sigma: float,
                                   generator: torch.Generator | None = None) -> Tensor:
     r"""Train an energy without sampling from it: denoising score matching (Vincent 2011) with the model's score
     :math:`-\nabla_x E_\theta`, at one noise level :math:`\sigma` and weighted by :math:`\sigma^2`:
-    :math:`\mathbb E\,\lVert -\sigma\nabla_x E_\theta(x + \sigma\varepsilon) + \varepsilon\rVert^2`. Its minimiser is the
-    score of the data blurred by :math:`\mathcal N(0, \sigma^2 I)`, so :math:`e^{-E_\theta}` learns that blurred law."""
+    :math:`\mathbb E\,\lVert -\sigma\nabla_x E_\theta(x + \sigma\varepsilon) + \varepsilon\rVert^2`. Its minimiser is
+    the score of the data blurred by :math:`\mathcal N(0, \sigma^2 I)`, so :math:`e^{-E_\theta}` learns that blurred
+    law."""
     if not sigma > 0:
         raise ValueError(f"sigma must be positive; got {sigma!r}")
     eps = latent.randn_like(x, generator)

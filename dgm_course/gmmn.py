@@ -3,8 +3,8 @@ r"""A generator trained by minimising the energy distance to the data: a generat
 
 The energy distance is twice the squared MMD of the distance-induced kernel
 :math:`k(x, y) = \tfrac12(|x - x_0| + |y - x_0| - |x - y|)`, which is positive definite (Sejdinovic et al. 2013;
-:math:`-|x - y|` alone is only conditionally positive definite), so no critic is needed: the loss of a batch :math:`x_1..x_n` and generated points
-:math:`g_\theta(z_1)..g_\theta(z_n)` is the U-statistic of :eq:`energy-distance`,
+:math:`-|x - y|` alone is only conditionally positive definite), so no critic is needed: the loss of a batch
+:math:`x_1..x_n` and generated points :math:`g_\theta(z_1)..g_\theta(z_n)` is the U-statistic of :eq:`energy-distance`,
 
 .. math::
     \hat{\mathcal E}_U = \frac{2}{n^2}\sum_{i,j}|g_\theta(z_i) - x_j|
@@ -44,6 +44,6 @@ class EnergyGenerator(nn.Module):
 
 
 def energy_generator(latent: int, dim: int, hidden: int = 128, depth: int = 3) -> EnergyGenerator:
-    """An :class:`EnergyGenerator` whose network is the GAN chapters' MLP generator
+    """An :class:`EnergyGenerator` whose network is the GANs' MLP generator
     (:func:`~dgm_course.gan.models.mlp_generator`), so that the two can be compared at equal size."""
     return EnergyGenerator(mlp_generator(latent, dim, hidden, depth), latent)

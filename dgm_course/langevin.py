@@ -7,8 +7,9 @@ The unadjusted Langevin algorithm (``eq-langevin``; Roberts & Tweedie 1996) take
 It is the Euler-Maruyama discretisation of the Langevin diffusion :math:`dx = \tfrac12\nabla\log p(x)\,dt + dw`, which
 converges to :math:`p` from any start (Roberts & Tweedie 1996, Theorem 2.1). The chain itself has another stationary law
 :math:`p_\delta`, and it can even be transient when :math:`\nabla\log p` grows faster than linearly (their section 3);
-for smooth, log-concave :math:`p`, :math:`p_\delta \to p` as :math:`\delta \to 0` (Dalalyan 2017; Durmus & Moulines 2017).
-It needs no normalising constant, which is why score-based and energy-based models use it. The same function serves both: the score may be exact, a network, or minus the gradient of an energy.
+for smooth, log-concave :math:`p`, :math:`p_\delta \to p` as :math:`\delta \to 0` (Dalalyan 2017; Durmus & Moulines
+2017). It needs no normalising constant, which is why score-based and energy-based models use it. The same function
+serves both: the score may be exact, a network, or minus the gradient of an energy.
 """
 
 from __future__ import annotations

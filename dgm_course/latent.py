@@ -1,8 +1,8 @@
 r"""The latent distribution of every generator of the course, :math:`Z \sim \mathcal N(0, I_q)`: one way to draw
 it and one log-density, shared by the flows, the VAEs, the GANs and the continuous flows' samplers.
 
-Draws are made on the random generator's device (so that the chapters' fixed CPU generators give the same
-points whatever device the model lives on), in the model's dtype, then moved to the model's device.
+Draws are made on the random generator's device (so that a fixed CPU generator gives the same points whatever
+device the model lives on), in the model's dtype, then moved to the model's device.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ._checks import as_points, positive_int
+from .data import toy2d
 
 # A block of pairwise distances holds at most this many entries: memory stays bounded (8 MiB in float64).
 _BLOCK_ELEMENTS = 1 << 20
@@ -280,3 +281,17 @@ def radial_power(images: Tensor) -> Tensor:
     totals = torch.zeros(int(ring.max()) + 1, dtype=torch.float64).index_add_(0, ring, power.flatten())
     counts = torch.bincount(ring).double()
     return (totals / counts)[: s // 2 + 1]
+
+
+def score_2d(samples: Tensor, name: str) -> dict[str, float]:
+    r"""How close ``samples`` (n, 2) of a model come to the 2-D distribution ``name`` of
+    :mod:`~dgm_course.data.toy2d`: the energy distance :math:`\hat{\mathcal E}_V` (:func:`energy_distance`) to
+    ``n`` held-out points (:func:`~dgm_course.data.toy2d.held_out`) and, on the Gaussian mixtures, the modes
+    captured and the fraction of high-quality samples (:func:`mode_coverage`; NaN on the other sets)."""
+    x = as_points(samples, dim=2, name="samples").detach().cpu().double()
+    energy = float(energy_distance(x, toy2d.held_out(name, len(x)).double()))
+    out = {"energy": energy, "modes": math.nan, "hq": math.nan}
+    if name in toy2d.MIXTURES:
+        found, hq = mode_coverage(x, *toy2d.modes(name))
+        out["modes"], out["hq"] = float(found), hq
+    return out

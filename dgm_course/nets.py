@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -23,7 +25,7 @@ def mlp(
     out_features: int,
     hidden: int = 128,
     depth: int = 2,
-    activation: type[nn.Module] = nn.ReLU,
+    activation: Callable[[], nn.Module] = nn.ReLU,
     zero_last: bool = False,
 ) -> nn.Sequential:
     """A multilayer perceptron ``in -> hidden -> ... -> hidden -> out`` with ``depth`` hidden layers.

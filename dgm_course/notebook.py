@@ -85,6 +85,7 @@ class Claim:
 
     @property
     def checked(self) -> bool:
+        """Whether the claim is checked at the current budget: always, except a ``book_only`` claim at ``smoke``."""
         return not (self.book_only and budget.current() == "smoke")
 
     @property
@@ -96,6 +97,7 @@ class Claim:
 
     @property
     def holds(self) -> bool:
+        """Whether the claim holds: a positive margin, or a zero margin under ``<=`` or ``>=``."""
         m = self.margin
         return m > 0 or (m == 0 and self.op in ("<=", ">="))
 

@@ -104,7 +104,8 @@ def image_grid(
     canvas = torch.ones(c, nrows * (h + pad) + pad, ncol * (w + pad) + pad)
     for k in range(b):
         r, q = divmod(k, ncol)
-        canvas[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w] = images[k]
+        top, left = pad + r * (h + pad), pad + q * (w + pad)
+        canvas[:, top : top + h, left : left + w] = images[k]
     ax = _axes(ax, size=min(8.0, 0.6 * ncol + 1))
     if c == 1:
         ax.imshow(canvas[0].numpy(), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
@@ -148,8 +149,8 @@ def trajectories(
 def animate(path: Tensor, *, bound: float, times: Tensor | None = None, size: float = 4.0, s: float = 1.0,
             interval: int = 80) -> FuncAnimation:
     """An animation of points moving along ``path`` (times, n, 2), one frame per time, with the time in the
-    title. In a notebook, ``IPython.display.HTML(animation_html(animate(...)))`` shows it with play
-    controls (and embeds it in the built book)."""
+    title. In Jupyter, ``IPython.display.HTML(animation_html(animate(...)))`` shows it with play controls, as
+    self-contained HTML that stays in the cell's output."""
     path = _path(path)
     times = torch.linspace(0, 1, len(path)) if times is None else torch.as_tensor(times)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -168,8 +169,8 @@ def animate(path: Tensor, *, bound: float, times: Tensor | None = None, size: fl
 
 def animation_html(animation: FuncAnimation) -> str:
     """The animation as self-contained HTML with play controls (matplotlib's ``to_jshtml``), minus the
-    Font Awesome stylesheet it links from a CDN: the book's theme already provides those icons, and the
-    book must read offline. Show it with ``IPython.display.HTML(animation_html(a))``."""
+    Font Awesome stylesheet it links from a CDN, so that it needs no network: the page that shows it must provide
+    those icons (Jupyter Book's theme does). Show it with ``IPython.display.HTML(animation_html(a))``."""
     html = animation.to_jshtml(default_mode="once")
     return re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
 

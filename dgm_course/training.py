@@ -80,9 +80,11 @@ class History:
         return list(self.losses.values())[-1]
 
     def state_dict(self) -> dict[str, Any]:
+        """The losses, evaluations and training time, for a checkpoint (the device is not saved)."""
         return {"losses": self.losses, "evaluations": self.evaluations, "seconds": self.seconds}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the losses, evaluations and training time from a :meth:`state_dict`."""
         self.losses = {k: list(v) for k, v in state["losses"].items()}
         self.evaluations = list(state["evaluations"])
         self.seconds = float(state["seconds"])
@@ -235,7 +237,8 @@ class _Run:
             self.t0 += self._evaluate_now(self.start)  # an interruption came between the round and its evaluation
 
     def round(self, step: int) -> None:
-        """Round ``step``: each phase takes its ``repeats`` optimizer steps on fresh batches, then its schedule steps."""
+        """Round ``step``: each phase takes its ``repeats`` optimizer steps on fresh batches, then its schedule
+        steps."""
         for p in self.phases:
             for _ in range(p.repeats):
                 try:
@@ -263,8 +266,8 @@ class _Run:
 
     def evaluates_after(self, step: int) -> bool:
         """Whether ``evaluate`` runs between round ``step`` and the next (the last round's comes in :meth:`finish`)."""
-        return self.evaluate is not None and bool(self.evaluate_every) and step % self.evaluate_every == 0 \
-            and step < self.steps
+        every = self.evaluate_every
+        return self.evaluate is not None and every is not None and step % every == 0 and step < self.steps
 
     def evaluate_between_rounds(self, step: int, interrupted: Callable[[], bool]) -> None:
         """Evaluate after round ``step``, off the clock; Ctrl-C while evaluating saves the round and stops."""

@@ -12,7 +12,8 @@ import nbformat
 import pytest
 
 MARK = "# NBVAL_CHECK_OUTPUT"
-GLUED = tuple(f"application/papermill.record/{mime}" for mime in ("text/plain", "text/html", "text/markdown", "image/png"))
+GLUED = tuple(f"application/papermill.record/{mime}"
+              for mime in ("text/plain", "text/html", "text/markdown", "image/png"))
 
 
 def pytest_collection_modifyitems(items):

@@ -8,8 +8,8 @@
     python scripts/notebooks.py run 12_super_resolution [...]   # execute chapters at $DGM_BUDGET and $DGM_SEED,
                                          # print what they print and their time; exit 1 if one fails
 
-The first code cell of every notebook (after the title) installs dgm_course in Colab; it is generated from the repository
-address in _config.yml, the one place that address is kept. Expected outputs live in cell metadata
+The first code cell of every notebook (after the title) installs dgm_course in Colab; it is generated from the
+repository address in _config.yml, the one place that address is kept. Expected outputs live in cell metadata
 (``nbval.stdout`` and ``nbval.result``), not in outputs, so the notebooks stay stripped; notebooks/conftest.py hands
 them to nbval.
 """
@@ -65,7 +65,8 @@ def record(path: Path, nb: nbformat.NotebookNode) -> None:
 
     os.environ.update(DGM_BUDGET="smoke", DGM_PROGRESS="0")  # the kernel inherits these
     run = nbformat.reads(nbformat.writes(nb), as_version=4)
-    NotebookClient(run, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(run, timeout=1800, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell, ran in zip(nb.cells, run.cells):
         if cell.cell_type == "code" and cell.source.lstrip().startswith(MARK):
             stdout = "".join(o.text for o in ran.outputs if o.output_type == "stream" and o.name == "stdout")

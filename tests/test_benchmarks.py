@@ -13,6 +13,8 @@ import torch
 
 from dgm_course.data import images, toy2d
 
+pytestmark = pytest.mark.slow  # every test here runs a benchmark script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,8 +38,8 @@ def test_cnf_benchmark_prints_its_table() -> None:
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cnf.py"), "--smoke"], capture_output=True,
                          text=True, env=env, timeout=600, check=False)
     assert run.returncode == 0, run.stderr
-    for row in ("ML-CNF", "OT-Flow", "flow matching", "CNF (dgm_course, backprop", "continuous adjoint", "CNF (zuko", "s to reach",
-                "FFJORD's solver", "weights x20", "sampling (no log-det)"):
+    for row in ("ML-CNF", "OT-Flow", "flow matching", "CNF (dgm_course, backprop", "continuous adjoint", "CNF (zuko",
+                "s to reach", "FFJORD's solver", "weights x20", "sampling (no log-det)"):
         assert row in run.stdout, run.stdout
     nll = [float(line.split("|")[6]) for line in run.stdout.splitlines()  # the worst seed's NLL
            if line.startswith("| ") and not line.startswith("| model")
@@ -158,7 +160,8 @@ def test_diffusion_benchmark_prints_its_table() -> None:
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diffusion.py"), "--smoke", "--part",
                           "checkerboard"], capture_output=True, text=True, env=env, timeout=600, check=False)
     assert run.returncode == 0, run.stderr
-    for row in ("diffusion (VP, noise, probability-flow ODE)", "flow matching (continuous flows)", "DDIM steps", "target"):
+    for row in ("diffusion (VP, noise, probability-flow ODE)", "flow matching (continuous flows)", "DDIM steps",
+                "target"):
         assert row in run.stdout, run.stdout
     assert "8x8 digits" not in run.stdout  # --part checkerboard runs the first table only
     nll = [line.split("|")[3] for line in run.stdout.splitlines() if line.startswith("| diffusion (VP")]
@@ -182,7 +185,8 @@ def test_diffusion_benchmark_digits_table() -> None:
                                  images.load("digits", "test").images[:20].flatten(1).double().numpy(),
                                  estimation_stat="u_statistic")  # dcor's, not the call the benchmark makes
     assert rows["real digits: training against held-out (the floor)"][1] == " / ".join([f"{floor:.4f}"] * 3)
-    for name in ("diffusion, U-Net (DDIM 50; probability-flow ODE)", "diffusion, MLP (guided diffusion's network, no labels)",
+    for name in ("diffusion, U-Net (DDIM 50; probability-flow ODE)",
+                 "diffusion, MLP (guided diffusion's network, no labels)",
                  "VAE, Gaussian decoder (IWAE bound)", "RealNVP (logit transform)"):
         nll = [float(v.split("±")[0]) for v in rows[name][2].split(" / ")]
         bits = [float(v) for v in rows[name][4].split(" / ")]

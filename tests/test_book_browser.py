@@ -20,7 +20,8 @@ import yaml
 
 HTML = os.environ.get("DGM_BOOK_HTML")
 REPOSITORY = yaml.safe_load((Path(__file__).resolve().parent.parent / "_config.yml").read_text())["repository"]["url"]
-pytestmark = pytest.mark.skipif(not HTML, reason="set DGM_BOOK_HTML to a built book (scripts/test.sh does)")
+pytestmark = [pytest.mark.slow,  # a built book and a browser
+              pytest.mark.skipif(not HTML, reason="set DGM_BOOK_HTML to a built book (scripts/test.sh does)")]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ def _pages() -> list[str]:
         return []
     root = Path(HTML)
     skip = {"index.html"}  # a redirect to the landing page
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*.html") if p.name not in skip and "_static" not in p.parts)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.html")
+                  if p.name not in skip and "_static" not in p.parts)
 
 
 def _visit(browser, url: str):

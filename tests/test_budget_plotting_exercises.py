@@ -80,7 +80,8 @@ def test_compare_reports_what_is_wrong():
     ok = compare(lambda x: 2 * x, lambda x: x + x, cases, name="double")
     assert ok and str(ok) == "✅ double: all 1 checks passed"
     wrong = compare(lambda x: 3 * x, lambda x: x + x, cases, name="double", hint="add x to itself")
-    assert not wrong and "x = [1, 2]: expected tensor of shape (2,) [2, 4], got tensor of shape (2,) [3, 6]" in str(wrong)
+    assert not wrong and ("x = [1, 2]: expected tensor of shape (2,) [2, 4], got tensor of shape (2,) [3, 6]"
+                          in str(wrong))
     assert "hint: add x to itself" in str(wrong)
     shape = compare(lambda x: x.sum(), lambda x: x + x, cases, name="double")
     assert "expected shape (2,), got shape ()" in str(shape)

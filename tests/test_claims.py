@@ -94,6 +94,7 @@ def test_check_claims_prints_records_and_fails_with_what_to_do(monkeypatch, tmp_
     assert capsys.readouterr().out == "PASS holds\nSKIP fails\n"
 
 
+@pytest.mark.slow
 def test_claims_benchmark_runs_a_chapter_under_two_seeds(tmp_path):
     """benchmarks/claims.py at the smoke budget: chapter 1 under seeds 0 and 31337 gives two valid, different runs
     (the second's seeds pass 2^32 before they are folded: scikit-learn's KMeans accepts them)."""

@@ -30,14 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from notebooks import INSTALL_HEADER, repository_url  # noqa: E402
 
-pytestmark = pytest.mark.skipif(os.environ.get("DGM_SKIP_COLAB") == "1", reason="DGM_SKIP_COLAB=1")
+pytestmark = [pytest.mark.slow,  # builds a Python environment of several GB
+              pytest.mark.skipif(os.environ.get("DGM_SKIP_COLAB") == "1", reason="DGM_SKIP_COLAB=1")]
 TORCH = ("torch==2.14.1", "torchvision==0.29.1")  # what Colab has; both on this project's machines' disks
 SHARED = ROOT.parent / "shared" / "figure3"  # Figure 3's originals, where the workplace has them
 
 
 def _run(*args: str, **kwargs) -> str:
     done = subprocess.run(args, capture_output=True, text=True, **kwargs)
-    assert done.returncode == 0, f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (f"{' '.join(args)} failed ({done.returncode}):\n"
+                                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done.stdout
 
 

@@ -15,7 +15,7 @@ from dgm_course.compare import CONTENDERS, Contender, Model, Trained, judge, tra
 from dgm_course.data import toy2d
 from dgm_course.gan import TEXTBOOK
 from dgm_course.gmmn import energy_generator
-from dgm_course.metrics import energy_distance, mode_coverage
+from dgm_course.metrics import energy_distance, mode_coverage, score_2d
 from dgm_course.training import History, fit
 
 
@@ -33,6 +33,7 @@ def test_the_energy_generators_loss_is_the_unbiased_energy_distance_to_fresh_sam
         g.loss(torch.zeros(4, 3))
 
 
+@pytest.mark.slow
 def test_an_energy_generator_learns_the_8_gaussians():
     torch.manual_seed(0)
     g = energy_generator(2, 2, hidden=64)
@@ -86,15 +87,15 @@ def test_the_held_out_points_are_fixed_and_fresh():
 
 
 def test_score_is_the_one_judge_of_samples():
-    """toy2d.score: the energy distance to as many held-out points, and the modes on a mixture only."""
+    """metrics.score_2d: the energy distance to as many held-out points, and the modes on a mixture only."""
     x = toy2d.sample("8gaussians", 500, torch.Generator().manual_seed(3))
-    s = toy2d.score(x, "8gaussians")
+    s = score_2d(x, "8gaussians")
     assert s["energy"] == pytest.approx(float(energy_distance(x.double(), toy2d.held_out("8gaussians", 500).double())))
     assert (s["modes"], s["hq"]) == mode_coverage(x, *toy2d.modes("8gaussians"))
-    moons = toy2d.score(toy2d.sample("moons", 100), "moons")
+    moons = score_2d(toy2d.sample("moons", 100), "moons")
     assert math.isnan(moons["modes"]) and math.isnan(moons["hq"]) and moons["energy"] >= 0
     with pytest.raises(ValueError, match=r"samples must have shape \(batch, 2\)"):
-        toy2d.score(torch.zeros(5, 3), "moons")
+        score_2d(torch.zeros(5, 3), "moons")
 
 
 def test_a_contender_is_a_builder_with_its_rate_or_a_gan_recipe_handed_whole():
@@ -112,6 +113,7 @@ def test_a_contender_is_a_builder_with_its_rate_or_a_gan_recipe_handed_whole():
         del CONTENDERS["VAE without a rate"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CONTENDERS))
 def test_every_contender_trains_and_is_judged(name):
     trained = train(name, "8gaussians", scale=0.004, seed=0, progress=False)
@@ -123,8 +125,9 @@ def test_every_contender_trains_and_is_judged(name):
     modes, hq = mode_coverage(trained.samples, *toy2d.modes("8gaussians"))
     assert (r["modes"], r["hq"]) == (modes, hq)
     assert r["p"] in {k / 20 for k in range(1, 21)}  # (1 + #) / (1 + B) with B = 19 permutations
-    has_density = CONTENDERS[name].chapter in ("02_normalizing_flows", "03_continuous_flows", "04_variational_autoencoders",
-                                                 "07_diffusion_models", "10_energy_based_models")
+    has_density = CONTENDERS[name].chapter in ("02_normalizing_flows", "03_continuous_flows",
+                                                 "04_variational_autoencoders", "07_diffusion_models",
+                                                 "10_energy_based_models")
     assert math.isfinite(r["nll"]) == has_density
     if has_density:
         log_prob = trained.model.log_prob

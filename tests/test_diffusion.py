@@ -207,6 +207,7 @@ def _law_ok(x, mean, std):
     assert (x.std(0) - std).abs().max() < 4.5 * std / math.sqrt(2 * n)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["linear", "cosine", "ve"])
 def test_samplers_reach_the_data_law_from_the_exact_score(kind):
     schedule = Schedule(kind, sigma_max=40.0) if kind == "ve" else Schedule(kind)
@@ -416,7 +417,8 @@ def test_the_ot_schedule_with_a_velocity_is_chapter_3s_flow_matching():
 
     schedule = Schedule("ot")
     g = torch.Generator().manual_seed(15)
-    x1, noise = torch.randn(100, 2, generator=g, dtype=torch.float64), torch.randn(100, 2, generator=g, dtype=torch.float64)
+    x1, noise = (torch.randn(100, 2, generator=g, dtype=torch.float64),
+                 torch.randn(100, 2, generator=g, dtype=torch.float64))
     t = torch.rand(100, generator=g, dtype=torch.float64)
     point, target = conditional_ot_path(noise, x1, 1 - t, schedule.sigma_min)
     torch.testing.assert_close(noisy(schedule, x1, t, noise), point)
@@ -491,7 +493,8 @@ def test_a_unet_denoiser_learns_and_bad_shapes_are_refused():
     with torch.no_grad():
         after = float(denoising_loss(model, data(2000, gen), generator=gen))
     assert before == pytest.approx(64, rel=0.05) and after < before / 2, (before, after)
-    with pytest.raises(ValueError, match=r"x must have shape \(batch, 64\): images \(1, 8, 8\) flattened; got \(2, 63\)"):
+    with pytest.raises(ValueError,
+                       match=r"x must have shape \(batch, 64\): images \(1, 8, 8\) flattened; got \(2, 63\)"):
         UNet((1, 8, 8))(0.5, torch.zeros(2, 63))
     with pytest.raises(ValueError, match="3 halvings need height and width divisible by 8; got 8 x 12"):
         UNet((1, 8, 12), levels=3)

@@ -65,7 +65,8 @@ def test_train_cd_is_the_chapters_loop_and_refuses_unknown_data():
     _, _, history = train_cd("moons", **kw, progress=False)
     torch.manual_seed(budget.seed(2))
     energy = EnergyMLP(2, 16, 3)
-    buffer = ReplayBuffer(2, size=200, bound=toy2d.BOUNDS["moons"], generator=torch.Generator().manual_seed(budget.seed(2)))
+    buffer = ReplayBuffer(2, size=200, bound=toy2d.BOUNDS["moons"],
+                          generator=torch.Generator().manual_seed(budget.seed(2)))
     by_hand = fit(energy, lambda x: cd_loss(energy, x, negative_samples(energy, buffer, len(x), 3, 0.01)),
                   lambda n, g: toy2d.sample("moons", n, g), steps=15, batch_size=32, lr=1e-3, seed=2, progress=False)
     assert history.loss == by_hand.loss

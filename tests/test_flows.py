@@ -197,7 +197,8 @@ def test_trained_density_integrates_to_one_and_stays_above_the_entropy(make) -> 
 
 
 def _gaussian_nll(x: torch.Tensor) -> float:
-    """The NLL of the Gaussian fitted to ``x`` (mean and covariance), on ``x`` itself: (d/2) log(2 pi e) + log det(S)/2."""
+    """The NLL of the Gaussian fitted to ``x`` (mean and covariance), on ``x`` itself: (d/2) log(2 pi e) +
+    log det(S)/2."""
     d = x.shape[1]
     return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * float(torch.logdet(torch.cov(x.double().T)))
 

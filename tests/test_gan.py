@@ -34,7 +34,7 @@ from dgm_course.gan import (
     train_images,
     wasserstein_generator_loss,
 )
-from dgm_course.metrics import mode_coverage
+from dgm_course.metrics import mode_coverage, score_2d
 from dgm_course.training import fit
 
 D64 = torch.float64
@@ -120,7 +120,7 @@ def test_clipping_keeps_every_critic_weight_in_range():
     clip_weights(critic, 0.01)
     assert all(float(p.detach().abs().max()) <= 0.01 + 1e-8 for p in critic.parameters())  # float32 rounding
     gan = GAN(mlp_generator(2, 2, hidden=16), critic, 2)
-    fit(gan, gan.phases(Recipe("wgan-clip", clip=0.05, lr_d=0.1, steps=5)), lambda n, g: torch.randn(n, 2, generator=g),
+    fit(gan, Recipe("wgan-clip", clip=0.05, lr_d=0.1, steps=5).phases(gan), lambda n, g: torch.randn(n, 2, generator=g),
         steps=5, batch_size=32, progress=False)
     assert all(float(p.detach().abs().max()) <= 0.05 + 1e-8 for p in critic.parameters())
 
@@ -154,7 +154,7 @@ def test_a_short_run_on_eight_gaussians_spreads_the_samples_over_the_modes(objec
     torch.manual_seed(0)
     gan = GAN(mlp_generator(2, 2, hidden=64), mlp_discriminator(2, hidden=64, spectral_norm=objective != "wgan-gp"),
               2)
-    fit(gan, gan.phases(Recipe(objective, lr_g=1e-3, lr_d=1e-3, n_critic=n_critic, betas=(0.5, 0.9), steps=600)),
+    fit(gan, Recipe(objective, lr_g=1e-3, lr_d=1e-3, n_critic=n_critic, betas=(0.5, 0.9), steps=600).phases(gan),
         lambda n, g: toy2d.sample("8gaussians", n, g), steps=600, batch_size=256, progress=False)
     means, std = toy2d.modes("8gaussians")
     with torch.no_grad():
@@ -165,7 +165,7 @@ def test_a_short_run_on_eight_gaussians_spreads_the_samples_over_the_modes(objec
 def test_bad_options_are_named():
     gan = GAN(mlp_generator(2, 2), mlp_discriminator(2, pack=2), 2)
     with pytest.raises(ValueError, match="unknown objective 'lsgan'"):
-        gan.phases(Recipe("lsgan"))  # type: ignore[arg-type]
+        Recipe("lsgan").phases(gan)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="divisible by pack = 2"):
         gan.discriminator(torch.zeros(3, 2))
     assert gan.discriminator(torch.zeros(4, 2)).shape == (2, 1)
@@ -207,11 +207,11 @@ def test_recipes_and_train_2d(tmp_path):
     assert changed == [{"lr_g", "lr_d"}, {"cosine"}, {"batch"}, {"steps"}] and rungs[-1] == BEST
     assert all(r.objective == name for name, r in TEXTBOOK.items())
     gan = BEST.build()
-    discriminator, generator = gan.phases(BEST.but(steps=7))  # the recipe handed whole: its rates, its schedule
+    discriminator, generator = BEST.but(steps=7).phases(gan)  # the recipe handed whole: its rates, its schedule
     assert discriminator.repeats == BEST.n_critic and generator.optimizer.param_groups[0]["lr"] == BEST.lr_g
     assert discriminator.scheduler.T_max == generator.scheduler.T_max == 7
-    assert all(p.scheduler is None for p in gan.phases(TEXTBOOK["wgan-gp"]))
-    assert [p.repeats for p in gan.phases(TEXTBOOK["wgan-gp"])] == [5, 1]
+    assert all(p.scheduler is None for p in TEXTBOOK["wgan-gp"].phases(gan))
+    assert [p.repeats for p in TEXTBOOK["wgan-gp"].phases(gan)] == [5, 1]
     with pytest.raises(ValueError, match="unknown objective 'wgan'"):
         Recipe("wgan")
     with pytest.raises(ValueError, match="not a Gaussian mixture"):
@@ -224,14 +224,15 @@ def test_recipes_and_train_2d(tmp_path):
     assert all(s.shape == (2500, 2) for s in shots)
     # each evaluation is the judge's verdict on the samples it kept, and the last one is the returned model's
     for e, drawn in zip(history.evaluations, shots):
-        assert {k: e[k] for k in ("modes", "hq", "energy")} == toy2d.score(drawn, "8gaussians")
+        assert {k: e[k] for k in ("modes", "hq", "energy")} == score_2d(drawn, "8gaussians")
     assert shots[-2].ne(shots[-1]).any()  # the model moved between evaluations
     assert {k: history.evaluations[-1][k] for k in ("modes", "hq", "energy")} == evaluate_2d(gan, "8gaussians")
     assert len(history.losses["discriminator"]) == len(history.losses["generator"]) == 40
     # the same seed gives the same run; the finished checkpoint returns it at once
     _, again = train_2d(recipe, "8gaussians", seed=3, evaluate_every=10, progress=False)
     assert again.losses == history.losses
-    _, resumed = train_2d(recipe, "8gaussians", seed=3, evaluate_every=10, progress=False, checkpoint=tmp_path / "run.pt")
+    _, resumed = train_2d(recipe, "8gaussians", seed=3, evaluate_every=10, progress=False,
+                          checkpoint=tmp_path / "run.pt")
     assert resumed.evaluations == history.evaluations
 
 

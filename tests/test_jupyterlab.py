@@ -1,4 +1,5 @@
-"""The README's way to run the notebooks locally: `.venv/bin/jupyter lab notebooks/` starts a server that serves them."""
+"""The README's way to run the notebooks locally: `.venv/bin/jupyter lab notebooks/` starts a server that serves
+them."""
 
 from __future__ import annotations
 

@@ -34,7 +34,8 @@ def test_uniform_draws_fill_the_cube_with_the_uniform_laws_moments():
     var = b**2 / 3  # the variance of U[-b, b]; the fourth moment is b^4 / 5, so var(u^2) = b^4 (1/5 - 1/9)
     assert (u.mean(0).abs() < 5 * (var / n) ** 0.5).all()
     assert ((u**2).mean(0) - var).abs().max() < 5 * (b**4 * (1 / 5 - 1 / 9) / n) ** 0.5
-    assert torch.equal(u, latent.uniform(n, 3, b, torch.zeros(1, dtype=torch.float64), torch.Generator().manual_seed(0)))
+    assert torch.equal(u, latent.uniform(n, 3, b, torch.zeros(1, dtype=torch.float64),
+                                         torch.Generator().manual_seed(0)))
     with pytest.raises(ValueError, match="bound must be positive; got 0"):
         latent.uniform(4, 2, 0, torch.zeros(1))
 

@@ -117,6 +117,7 @@ def test_a_collapsed_sample_takes_the_difference_kernel(gen, monkeypatch):
     assert calls == [] and ((distances - exact_cdist(cloud, cloud)).abs() <= 1e-12 * distances).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [16, 64])
 def test_energy_distance_matches_dcor_in_many_dimensions(gen, gram_only, d):
     """The Gram path (float64, d >= 16) against dcor: 1e-12 relative, with duplicated points in both samples."""

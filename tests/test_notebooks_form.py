@@ -42,5 +42,6 @@ def test_repository_address_is_kept_in_one_place():
 
 
 def test_notebooks_check_command_agrees():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "notebooks.py"), "check"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "notebooks.py"), "check"], capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -32,7 +32,8 @@ def test_every_locked_package_installs_on_debian_12s_python():
     refused = []
     for name, version in pins:
         dist = metadata.distribution(name)
-        assert Version(dist.version).public == Version(version).public, f"the venv has {name} {dist.version}, the lock {version}: run scripts/setup.sh"
+        assert Version(dist.version).public == Version(version).public, \
+            f"the venv has {name} {dist.version}, the lock {version}: run scripts/setup.sh"
         needs = dist.metadata.get("Requires-Python")
         if needs and not SpecifierSet(needs).contains("3.11.2"):
             refused.append(f"{name}=={version} (Requires-Python {needs})")
@@ -104,5 +105,6 @@ def test_a_user_without_root_or_sudo_is_told_what_to_install(tmp_path):
                                     "apt-get": "#!/bin/sh\nexit 9\n"})  # no npm, no sudo
     run = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "missing: npm" in run.stderr and "needs root: run as root, or install them (apt-get install npm" in run.stderr
+    assert ("missing: npm" in run.stderr
+            and "needs root: run as root, or install them (apt-get install npm" in run.stderr)
     assert not (tmp_path / "repo" / ".venv").exists()

@@ -53,7 +53,8 @@ def test_checkerboard_is_uniform_on_black_squares():
 def test_25gaussians_entropy_matches_closed_form():
     # the modes are 40 standard deviations apart, so the mixture entropy is ln 25 + the Gaussian's
     sigma = 0.05
-    assert toy2d.entropy("25gaussians") == pytest.approx(math.log(25) + math.log(2 * math.pi * math.e * sigma**2), abs=1e-6)
+    assert toy2d.entropy("25gaussians") == pytest.approx(math.log(25) + math.log(2 * math.pi * math.e * sigma**2),
+                                                         abs=1e-6)
 
 
 def test_samples_pass_the_energy_test_against_themselves_and_fail_against_others(gen):

@@ -55,7 +55,8 @@ def test_resume_is_exact(tmp_path):
     assert saved["step"] == 20 and len(saved["history"]["losses"]["loss"]) == 20
 
     model = _model()  # a fresh process: new model, same code
-    resumed = fit(model, _noisy_loss(model), DATA, steps=40, batch_size=32, cosine=True, progress=False, checkpoint=path)
+    resumed = fit(model, _noisy_loss(model), DATA, steps=40, batch_size=32, cosine=True, progress=False,
+                  checkpoint=path)
     assert resumed.loss == full.loss
     for p, q in zip(model.parameters(), reference):
         assert torch.equal(p, q)
@@ -162,13 +163,15 @@ def test_bad_arguments():
 
 def test_progress_bar_shows_the_loss(capsys):
     model = nn.Linear(2, 1)
-    fit(model, lambda b: model(b).pow(2).mean(), lambda n, g: toy2d.sample("moons", n, g), steps=20, batch_size=8, progress=True)
+    fit(model, lambda b: model(b).pow(2).mean(), lambda n, g: toy2d.sample("moons", n, g), steps=20, batch_size=8,
+        progress=True)
     err = capsys.readouterr().err
     assert "20/20" in err and "loss=" in err
 
 
 def test_choose_device(monkeypatch):
-    """CUDA first, then MPS, then the CPU; an explicit device always wins (each case forced, whatever this machine has)."""
+    """CUDA first, then MPS, then the CPU; an explicit device always wins (each case forced, whatever this machine
+    has)."""
     for cuda, mps, expected in [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
         monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
@@ -430,7 +433,8 @@ def test_arguments_that_would_be_ignored_or_wrong_are_refused():
 def test_data_that_training_would_misuse_is_refused():
     model = _model()  # float64 weights
     for data, message in [(DATA.float(), "data is torch.float32 but the model's weights are torch.float64"),
-                          (DATA.long(), "data is torch.int64"), (DATA[:, 0], r"shape \(examples, ...\); got shape \(300,\)"),
+                          (DATA.long(), "data is torch.int64"),
+                          (DATA[:, 0], r"shape \(examples, ...\); got shape \(300,\)"),
                           (DATA[:5], "batch_size 8 exceeds the 5 examples")]:
         with pytest.raises(ValueError, match=message):
             fit(model, _noisy_loss(model), data, steps=1, batch_size=8, progress=False)
@@ -448,7 +452,8 @@ def test_two_gan_objectives_are_two_runs(tmp_path):
 
 
 def test_a_resumed_run_evaluates_the_round_it_was_stopped_at(tmp_path, ctrl_c_enabled):
-    """Ctrl-C in round 6 of a run evaluated every 3 rounds: the resumed run's evaluations are the uninterrupted one's."""
+    """Ctrl-C in round 6 of a run evaluated every 3 rounds: the resumed run's evaluations are the uninterrupted
+    one's."""
     counter = {"n": 0}
 
     def evaluate():

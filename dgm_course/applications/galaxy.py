@@ -121,6 +121,8 @@ class UNet(nn.Module):
         self.out = nn.Conv2d(2 * widths[0], 1, 3, padding=1)
 
     def forward(self, y: Tensor) -> Tensor:
+        r"""The generator's estimates :math:`G(y) = y + f(y)` (n, 1, h, w) of the sharp galaxies behind the observations
+        ``y`` (n, 1, h, w), whose sides must be divisible by :math:`2^{\text{depth}}`."""
         _check(y, "observed")
         if y.shape[2] % 2**self.depth or y.shape[3] % 2**self.depth:
             raise ValueError(f"image sides must be divisible by 2^depth = {2**self.depth}; got {tuple(y.shape[2:])}")
@@ -144,12 +146,16 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(_down(2, c), _down(c, 2 * c), nn.Conv2d(2 * c, 1, 3, padding=1))
 
     def forward(self, y: Tensor, x: Tensor) -> Tensor:
+        """The logits :math:`D(y, x)` of candidates ``x`` for observations ``y``, both (n, 1, h, w): one per
+        overlapping patch, (n, 1, h // 4, w // 4)."""
         return self.net(torch.cat([y, x], dim=1))
 
 
 class GalaxyGAN(nn.Module):
     """The conditional GAN :eq:`cgan`: a :class:`UNet` generator and a :class:`PatchDiscriminator`, working on
     images divided by ``scale`` (kept with the weights) so that values are of order one."""
+
+    scale: Tensor  # a buffer: the observations' unit
 
     def __init__(self, scale: float, channels: int = 32, depth: int = 3) -> None:
         super().__init__()

@@ -47,6 +47,9 @@ class VGG19Features(nn.Module):
     ``pool3``...) and indexed as in torchvision's ``features`` (so its weights load directly).
     ``pooling="avg"`` replaces max-pooling by average pooling, as Gatys et al. recommend for synthesis."""
 
+    mean: Tensor  # buffers: ImageNet's mean and standard deviation per channel
+    std: Tensor
+
     def __init__(self, pooling: str = "avg") -> None:
         super().__init__()
         one_of(pooling, ("avg", "max"), "pooling")
@@ -110,8 +113,8 @@ def vgg19(weights: str = "auto", pooling: str = "avg", seed: int = 0) -> tuple[V
     """VGG-19's features, frozen, in evaluation mode, and a sentence saying which weights it has.
 
     ``weights="imagenet"`` loads torchvision's ImageNet weights (an error if torchvision or the download is not
-    available); ``"random"`` draws He-initialised random weights from :func:`budget.seed` ``(seed)``; ``"auto"`` (the default) tries
-    the first and falls back to the second.
+    available); ``"random"`` draws He-initialised random weights from :func:`budget.seed` ``(seed)``; ``"auto"`` (the
+    default) tries the first and falls back to the second.
     """
     one_of(weights, ("auto", "imagenet", "random"), "weights")
     model = VGG19Features(pooling)
@@ -138,7 +141,8 @@ def vgg19(weights: str = "auto", pooling: str = "avg", seed: int = 0) -> tuple[V
         for layer in model.features:
             if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=gen)
-                nn.init.zeros_(layer.bias)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
     model.eval().requires_grad_(False)
     return model, source
 
@@ -184,17 +188,17 @@ def transfer(content: Tensor, style: Tensor, features: VGG19Features, *, steps: 
         optimizer.zero_grad(set_to_none=True)
         f = features(image, layers)
         c = content_loss(f[content_layer], target_content)
-        s = weight * sum(style_layer_loss(f[name], target_grams[name]) for name in style_layers)
+        s = weight * sum((style_layer_loss(f[name], target_grams[name]) for name in style_layers), torch.zeros(()))
         (c + s).backward()
         optimizer.step()
         with torch.no_grad():
             image.clamp_(0, 1)
-        c, s = float(c.detach()), float(s.detach())
-        if not (math.isfinite(c) and math.isfinite(s)):
-            raise FloatingPointError(f"style transfer diverged at step {len(content_losses) + 1} (content {c}, "
-                                     f"style {s}); lower lr")
-        content_losses.append(c)
-        style_losses.append(s)
+        c_value, s_value = float(c.detach()), float(s.detach())
+        if not (math.isfinite(c_value) and math.isfinite(s_value)):
+            raise FloatingPointError(f"style transfer diverged at step {len(content_losses) + 1} (content {c_value}, "
+                                     f"style {s_value}); lower lr")
+        content_losses.append(c_value)
+        style_losses.append(s_value)
     return Transfer(image.detach(), content_losses, style_losses)
 
 

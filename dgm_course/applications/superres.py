@@ -100,6 +100,8 @@ class ResidualBlock(nn.Module):
                                   nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, h: Tensor) -> Tensor:
+        r"""The block's output :math:`h + W_2\,\mathrm{PReLU}(W_1 h)`, of the shape (n, channels, height, width) of
+        ``h``."""
         return h + self.body(h)
 
 
@@ -126,9 +128,12 @@ class SRResNet(nn.Module):
         self.upsample = nn.Sequential(*ups)
         self.tail = nn.Conv2d(channels, 3, 9, padding=4)
         nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        if self.tail.bias is not None:
+            nn.init.zeros_(self.tail.bias)
 
     def forward(self, y: Tensor) -> Tensor:
+        r"""The super-resolved images :math:`G_\theta(y) = \mathrm{bicubic}(y) + f_\theta(y)`, (n, 3, s h, s w) with
+        :math:`s` = ``factor``, of colour images ``y`` (n, 3, h, w)."""
         _check(y)
         if y.shape[1] != 3:
             raise ValueError(f"SRResNet takes colour images (n, 3, h, w); got {tuple(y.shape)}")
@@ -218,9 +223,12 @@ class SRGAN(nn.Module):
         self.feature_scale = feature_scale
 
     def forward(self, y: Tensor) -> Tensor:
+        """The generator's super-resolved images :math:`G(y)` of low-resolution images ``y`` (n, 3, h, w)."""
         return self.generator(y)
 
     def train(self, mode: bool = True) -> SRGAN:
+        r"""Set training mode (``mode``) as ``nn.Module.train`` does, but keep the feature network :math:`\Phi` in
+        evaluation mode; return the model."""
         super().train(mode)
         self.features.eval()  # the feature network stays frozen
         return self

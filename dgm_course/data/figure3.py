@@ -29,6 +29,8 @@ _ORIGINALS = ("https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b829
 
 @dataclass(frozen=True)
 class Artwork:
+    """One image: its title, its author, its copyright status (a licence, or public domain), and the SHA-256 of the
+    reduced copy shipped with the package and of the full-size original."""
     title: str
     author: str
     status: str
@@ -37,6 +39,7 @@ class Artwork:
 
     @property
     def credit(self) -> str:
+        """The credit line: "title, author (status)"."""
         return f"{self.title}, {self.author} ({self.status})"
 
 

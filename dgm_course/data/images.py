@@ -89,7 +89,8 @@ def load(name: str, split: str = "train", *, root: str | os.PathLike[str] | None
 def _grey_levels(images: Tensor, name: str) -> None:
     """Raise unless ``images`` is a non-empty floating tensor with no NaN or infinite value."""
     if not isinstance(images, Tensor) or not images.is_floating_point() or images.numel() == 0:
-        what = f"{images.dtype} tensor of shape {tuple(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
+        what = (f"{images.dtype} tensor of shape {tuple(images.shape)}" if isinstance(images, Tensor)
+                else type(images).__name__)
         raise ValueError(f"{name} expects a non-empty floating tensor of grey levels in [0, 1]; got a {what}")
     if not torch.isfinite(images).all():
         raise ValueError(f"{name}: the images hold NaN or infinite values; clean them first")
@@ -205,8 +206,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return data.reshape(shape)
 
 
-#: Colour photographs that ship inside scikit-image's wheel (no download): the super-resolution and style
-#: transfer chapters' images.
+#: Colour photographs that ship inside scikit-image's wheel (no download), for :func:`photo`.
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "hubble_deep_field", "immunohistochemistry",
           "retina")
 #: Grey textures that ship with scikit-image: the offline style images.

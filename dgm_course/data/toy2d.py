@@ -38,7 +38,6 @@ from torch import Tensor
 
 from .. import budget
 from .._checks import as_points, one_of, positive_int
-from ..metrics import energy_distance, mode_coverage
 
 NAMES = ("checkerboard", "moons", "8gaussians", "25gaussians", "swissroll", "rings")
 
@@ -103,19 +102,6 @@ def held_out(name: str, n: int) -> Tensor:
     return sample(name, n, torch.Generator().manual_seed(budget.seed(HELD_OUT_SEED)))
 
 
-def score(samples: Tensor, name: str) -> dict[str, float]:
-    r"""How close ``samples`` (n, 2) of a model come to the distribution ``name``, the one judge of the 2-D
-    chapters: the energy distance :math:`\hat{\mathcal E}_V` to ``n`` :func:`held_out` points
-    (:func:`~dgm_course.metrics.energy_distance`) and, on the Gaussian mixtures, the modes captured and the
-    fraction of high-quality samples (:func:`~dgm_course.metrics.mode_coverage`; NaN on the other sets)."""
-    x = as_points(samples, dim=2, name="samples").detach().cpu().double()
-    out = {"energy": float(energy_distance(x, held_out(name, len(x)).double())), "modes": math.nan, "hq": math.nan}
-    if name in _MIXTURES:
-        found, hq = mode_coverage(x, *modes(name))
-        out["modes"], out["hq"] = float(found), hq
-    return out
-
-
 # --- exact densities --------------------------------------------------------------------------
 
 
@@ -174,6 +160,7 @@ def _mix_25gaussians() -> tuple[Tensor, float]:
 
 
 _MIXTURES = {"8gaussians": _mix_8gaussians, "25gaussians": _mix_25gaussians}
+MIXTURES: tuple[str, ...] = tuple(_MIXTURES)  #: the data sets that are Gaussian mixtures (:func:`modes`)
 
 
 def modes(name: str) -> tuple[Tensor, float]:
@@ -233,8 +220,9 @@ def noised_log_density(name: str, x: Tensor, alpha: Tensor | float, sigma: Tenso
     :math:`\varepsilon \sim \mathcal N(0, I)` independent, at the points ``x`` (batch, 2): every set but the
     checkerboard is a mixture :math:`\sum_k w_k\mathcal N(c_k, s^2 I)`, so the noised one is
     :math:`\sum_k w_k\mathcal N(\alpha c_k, (\alpha^2 s^2 + \sigma^2) I)`. ``alpha`` and ``sigma`` are numbers or
-    one per row, shape (batch, 1). Differentiable in ``x`` (the diffusion chapter's exact scores); computed in the
-    dtype of ``x``."""
+    one per row, shape (batch, 1). Differentiable in ``x``: its gradient is the exact score of the noised data
+    (:func:`~dgm_course.diffusion.exact.toy` wraps it; :class:`~dgm_course.diffusion.exact.ExactScore`
+    differentiates it). Computed in the dtype of ``x``."""
     _check_name(name)
     if name == "checkerboard":
         raise ValueError("the checkerboard's noised density is not a Gaussian mixture; choose one of "

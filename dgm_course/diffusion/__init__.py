@@ -1,4 +1,4 @@
-r"""Diffusion and score-based models: the chapter's schedules, its one denoising model, its losses and samplers.
+r"""Diffusion and score-based models: noise schedules, one denoising model, its losses and samplers.
 
 - :mod:`.schedules` -- :class:`Schedule`: the forward process :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon`
   (linear and cosine variance-preserving, variance-exploding, and flow matching's straight path);

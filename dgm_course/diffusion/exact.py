@@ -29,6 +29,8 @@ class ExactScore(nn.Module):
         self.log_density, self.schedule = log_density, schedule
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        r"""The score :math:`\nabla_x\log p_t(x)` (batch, d) at times ``t`` (batch,) and points ``x`` (batch, d); it
+        can be differentiated further when ``x`` requires grad."""
         a, s = self.schedule.alpha(t)[:, None].to(x.dtype), self.schedule.sigma(t)[:, None].to(x.dtype)
         with torch.enable_grad():
             y = x if x.requires_grad else x.detach().requires_grad_(True)

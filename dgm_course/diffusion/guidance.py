@@ -29,6 +29,8 @@ class LabelledField(nn.Module):
     :math:`(t, \cos\pi k t, \sin\pi k t)_{k \le F}` and a learnt embedding of the label :math:`y \in \{0, \dots,
     C - 1\}` or of :math:`\varnothing` = :attr:`null` = :math:`C`."""
 
+    freqs: Tensor  # a buffer: the frequencies of the time features
+
     def __init__(self, dim: int, classes: int, hidden: int = 256, depth: int = 3, embed: int = 32,
                  freqs: int = 8) -> None:
         super().__init__()
@@ -39,6 +41,8 @@ class LabelledField(nn.Module):
         self.net = mlp(dim + 1 + 2 * freqs + embed, dim, hidden, depth, activation=nn.SiLU)
 
     def forward(self, t: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        r"""The output (batch, d) at times ``t`` (a number or one per row), points ``x`` (batch, d) and integer labels
+        ``y`` (batch,) in :math:`0, \dots, C - 1`, or :attr:`null` for :math:`\varnothing`."""
         if y.shape != (len(x),) or y.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"y must hold one integer label per row, shape ({len(x)},); got {tuple(y.shape)} "
                              f"{y.dtype}")
@@ -50,6 +54,8 @@ class LabelledField(nn.Module):
 class _Guided(nn.Module):
     """``net`` with its labels fixed, extrapolated away from the unconditional prediction by ``weight``."""
 
+    y: Tensor  # a buffer: the labels, one per row or one for all
+
     def __init__(self, net: nn.Module, y: Tensor | int, weight: float) -> None:
         super().__init__()
         self.field, self.weight = net, float(weight)
@@ -60,7 +66,8 @@ class _Guided(nn.Module):
         eps = self.field(t, x, y)
         if self.weight == 0:
             return eps
-        return (1 + self.weight) * eps - self.weight * self.field(t, x, torch.full_like(y, self.field.null))
+        null: int = getattr(self.field, "null")  # the field's label for "no label"
+        return (1 + self.weight) * eps - self.weight * self.field(t, x, torch.full_like(y, null))
 
 
 def guided(net: nn.Module, schedule: Schedule, y: Tensor | int, weight: float = 0.0) -> Denoiser:
@@ -70,7 +77,8 @@ def guided(net: nn.Module, schedule: Schedule, y: Tensor | int, weight: float = 
     ``y = net.null`` the unconditional one. Every sampler of :mod:`.samplers` takes it."""
     if not weight >= 0:
         raise ValueError(f"weight must be >= 0 (0: the conditional model); got {weight!r}")
-    return Denoiser(_Guided(net, y, weight), schedule, "eps", shape=(net.dim,))
+    dim: int = getattr(net, "dim")
+    return Denoiser(_Guided(net, y, weight), schedule, "eps", shape=(dim,))
 
 
 def label_dropout_loss(net: nn.Module, schedule: Schedule, x0: Tensor, y: Tensor, p_uncond: float = 0.1,
@@ -82,5 +90,6 @@ def label_dropout_loss(net: nn.Module, schedule: Schedule, x0: Tensor, y: Tensor
     if len(y) != len(x0):
         raise ValueError(f"need one label per example: {len(x0)} examples, {len(y)} labels")
     u = torch.rand(len(y), generator=generator, device=generator.device if generator is not None else y.device)
-    labels = torch.where(u.to(y.device) < p_uncond, torch.full_like(y, net.null), y)
+    null: int = getattr(net, "null")
+    labels = torch.where(u.to(y.device) < p_uncond, torch.full_like(y, null), y)
     return denoising_loss(guided(net, schedule, labels), x0, generator, time_power=time_power)

@@ -47,6 +47,8 @@ class Denoiser(nn.Module):
     number or one per row, in :math:`(0, t_{\max}]`.
     """
 
+    anchor: Tensor  # a buffer: the device and dtype samples are made in
+
     def __init__(self, net: Callable[[Tensor, Tensor], Tensor], schedule: Schedule, parameterisation: str = "eps",
                  shape: tuple[int, ...] = (2,)) -> None:
         super().__init__()
@@ -135,8 +137,8 @@ def denoising_loss(model: Denoiser, x0: Tensor, generator: torch.Generator | Non
     noise loss in other units). ``t_min`` defaults to :math:`10^{-3}` for the variance-preserving schedules
     (where :math:`\sigma_0 = 0`) and 0 otherwise. ``time_power`` :math:`= k` draws :math:`t = t_{\min} +
     (t_{\max} - t_{\min})u^k`, :math:`u \sim U[0, 1]`: uniform for :math:`k = 1`, more and more concentrated near the
-    data as :math:`k` grows (flow matching's ``time_power`` in this chapter's time; the minimiser is the same at every
-    :math:`t`, only where the regression spends its samples changes)."""
+    data as :math:`k` grows (the ``time_power`` of :func:`~dgm_course.flows.flow_matching_loss`, with time read
+    backward; the minimiser is the same at every :math:`t`, only where the regression spends its samples changes)."""
     if not time_power > 0:
         raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {time_power!r}")
     s = model.schedule
@@ -172,8 +174,9 @@ def posterior(schedule: Schedule, x0: Tensor, xt: Tensor, r: float, t: float) ->
     Returns :math:`(\tilde\mu, \tilde\sigma)`."""
     if not 0 <= r < t <= schedule.t_max:
         raise ValueError(f"need 0 <= r < t <= {schedule.t_max}; got r={r!r}, t={t!r}")
-    a_r, a_t = float(schedule.alpha(torch.tensor(r, dtype=torch.float64))), float(schedule.alpha(torch.tensor(t, dtype=torch.float64)))
-    v_r, v_t = float(schedule.sigma(torch.tensor(r, dtype=torch.float64))) ** 2, float(schedule.sigma(torch.tensor(t, dtype=torch.float64))) ** 2
+    r_, t_ = torch.tensor(r, dtype=torch.float64), torch.tensor(t, dtype=torch.float64)
+    a_r, a_t = float(schedule.alpha(r_)), float(schedule.alpha(t_))
+    v_r, v_t = float(schedule.sigma(r_)) ** 2, float(schedule.sigma(t_)) ** 2
     a_tr = a_t / a_r
     v_tr = v_t - a_tr**2 * v_r
     mean = (a_tr * v_r / v_t) * xt + (a_r * v_tr / v_t) * x0

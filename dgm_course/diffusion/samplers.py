@@ -1,4 +1,4 @@
-r"""From noise to data: the samplers of the diffusion chapter, each a few lines on a :class:`~.model.Denoiser`.
+r"""From noise to data: the samplers of diffusion models, each a few lines on a :class:`~.model.Denoiser`.
 
 All start from :math:`x_{t_{\max}} \sim \mathcal N(0, \sigma_{t_{\max}}^2 I)` and walk a grid
 :math:`t_N = t_{\max} > \dots > t_1 > t_0 = 0` of equal steps; the network is evaluated at :math:`t_N, \dots, t_1`
@@ -18,7 +18,7 @@ All start from :math:`x_{t_{\max}} \sim \mathcal N(0, \sigma_{t_{\max}}^2 I)` an
 - :func:`euler_maruyama`: the reverse-time SDE :math:`dx = [f(t)x - g^2(t)\nabla\log p_t(x)]\,dt + g(t)\,d\bar w`
   (Anderson 1982; Song et al. 2021), one Euler-Maruyama step per grid interval.
 - :func:`probability_flow`: the probability-flow ODE :math:`\dot x = f(t)x - \tfrac12 g^2(t)\nabla\log p_t(x)`
-  as a :class:`~dgm_course.flows.Flow` through the continuous-flow chapter's :class:`~dgm_course.flows.CNF`
+  as a :class:`~dgm_course.flows.Flow` through the continuous flows' :class:`~dgm_course.flows.CNF`
   (same solvers, same traces): exact log-densities and samples. With the exact score the ODE and the reverse SDE
   share the marginals :math:`p_t` in continuous time; with finitely many steps each sampler has its own
   discretisation error.
@@ -28,6 +28,7 @@ All start from :math:`x_{t_{\max}} \sim \mathcal N(0, \sigma_{t_{\max}}^2 I)` an
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -120,8 +121,8 @@ def euler_maruyama(model: Denoiser, n: int, steps: int, generator: torch.Generat
 
 
 class ProbabilityFlowField(nn.Module):
-    r"""The probability-flow ODE in the continuous-flow chapter's time :math:`\tau \in [0, 1]` (0: noise, 1: data):
-    :math:`t(\tau) = t_{\max} - \tau(t_{\max} - t_{\min})` and
+    r"""The probability-flow ODE in the time of :class:`~dgm_course.flows.CNF`, :math:`\tau \in [0, 1]` (0: noise,
+    1: data): :math:`t(\tau) = t_{\max} - \tau(t_{\max} - t_{\min})` and
     :math:`h(\tau, x) = -(t_{\max} - t_{\min})\,\hat u(t(\tau), x)`, :math:`\hat u` the model's velocity."""
 
     def __init__(self, model: Denoiser, t_min: float) -> None:
@@ -129,6 +130,7 @@ class ProbabilityFlowField(nn.Module):
         self.model, self.t_min = model, float(t_min)
 
     def forward(self, tau: Tensor | float, x: Tensor) -> Tensor:
+        r"""The velocity :math:`h(\tau, x)` of the class docstring, for points ``x`` (batch, d)."""
         span = self.model.schedule.t_max - self.t_min
         t = torch.as_tensor(tau, dtype=x.dtype, device=x.device)
         t = (self.model.schedule.t_max - t * span).clamp(self.t_min, self.model.schedule.t_max)
@@ -184,6 +186,10 @@ def annealed_langevin(model: Denoiser, n: int, levels: int, steps_each: int, ste
     sig_last = float(model.schedule.sigma(times[-1]))
     for t in times.tolist():
         sig = float(model.schedule.sigma(torch.tensor(t, dtype=torch.float64)))
-        x = langevin(lambda y, t=t: model.score(t, y), x, step * sig**2 / sig_last**2, steps_each, generator)
+        x = langevin(functools.partial(_score_at, model, t), x, step * sig**2 / sig_last**2, steps_each, generator)
     return model.x0(times[-1].item(), x) if denoise else x
 
+
+def _score_at(model: Denoiser, t: float, x: Tensor) -> Tensor:
+    """The model's score at the fixed time ``t``, a function of ``x`` alone for Langevin dynamics."""
+    return model.score(t, x)

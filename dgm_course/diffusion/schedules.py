@@ -1,8 +1,8 @@
-r"""Noise schedules: the forward process :math:`x_t = \alpha_t x_0 + \sigma_t \varepsilon` of the diffusion chapter.
+r"""Noise schedules: the forward process :math:`x_t = \alpha_t x_0 + \sigma_t \varepsilon` of diffusion models.
 
 Time runs from the data (:math:`t = 0`) to the noise (:math:`t = t_{\max}`, 1 for every schedule but the cosine
 one); :math:`\varepsilon \sim \mathcal N(0, I)` (``eq-forward``). A schedule is the pair :math:`(\alpha_t, \sigma_t)`
-with its time derivatives, from which the chapter's other quantities follow:
+with its time derivatives, from which the other quantities of the process follow:
 
 .. math::
     \mathrm{SNR}(t) = \frac{\alpha_t^2}{\sigma_t^2}, \qquad
@@ -25,7 +25,8 @@ the drift and diffusion coefficients of the SDE :math:`dx = f(t)\,x\,dt + g(t)\,
     of annealed Langevin dynamics. The noise at :math:`t = 1` is :math:`\mathcal N(0, \sigma_{\max}^2 I)`.
 ``"ot"`` (the conditional optimal-transport path of flow matching, Lipman et al. 2023)
     :math:`\alpha_t = 1 - t`, :math:`\sigma_t = \sigma_{\min} + (1 - \sigma_{\min})t`: the straight line between data
-    and noise, the path of the continuous-flow chapter read backward in time (its time :math:`\tau = 1 - t`).
+    and noise, flow matching's path (:mod:`dgm_course.flows.matching`) read backward in time (its time
+    :math:`\tau = 1 - t`).
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ class Schedule:
         return -torch.ones_like(t)
 
     def dsigma(self, t: Tensor | float) -> Tensor:
-        r""":math:`\dot\sigma_t = d\sigma_t / dt` (for the variance-preserving ones, :math:`-\alpha_t\dot\alpha_t/\sigma_t`,
-        infinite at :math:`t = 0` where :math:`\sigma_0 = 0`)."""
+        r""":math:`\dot\sigma_t = d\sigma_t / dt` (for the variance-preserving ones,
+        :math:`-\alpha_t\dot\alpha_t/\sigma_t`, infinite at :math:`t = 0` where :math:`\sigma_0 = 0`)."""
         t = self._times(t)
         if self.kind in ("linear", "cosine"):
             return -self.alpha(t) * self.dalpha(t) / self.sigma(t)

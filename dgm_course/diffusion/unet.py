@@ -53,6 +53,8 @@ class UNet(nn.Module):
     (module docstring): ``channels`` at full resolution, doubled at each of the ``levels`` halvings (h and w must
     be divisible by :math:`2^{\text{levels}}`), time features with ``freqs`` frequencies."""
 
+    freqs: Tensor  # a buffer: the frequencies of the time features
+
     def __init__(self, shape: tuple[int, int, int], channels: int = 32, levels: int = 1, freqs: int = 8) -> None:
         super().__init__()
         if len(tuple(shape)) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
@@ -73,11 +75,15 @@ class UNet(nn.Module):
         self.middle = _Block(widths[-1], widths[-1], c_time)
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(levels))
         self.up_blocks = nn.ModuleList(_Block(2 * widths[i], widths[i], c_time) for i in range(levels))
-        self.out = nn.Sequential(nn.GroupNorm(_groups(channels), channels), nn.SiLU(), nn.Conv2d(channels, c, 3, padding=1))
-        nn.init.zeros_(self.out[-1].weight)
-        nn.init.zeros_(self.out[-1].bias)
+        last = nn.Conv2d(channels, c, 3, padding=1)
+        nn.init.zeros_(last.weight)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
+        self.out = nn.Sequential(nn.GroupNorm(_groups(channels), channels), nn.SiLU(), last)
 
     def forward(self, t: Tensor | float, x: Tensor) -> Tensor:
+        """The output (batch, c h w) at time ``t`` (a number or one per row) for the rows ``x`` (batch, c h w), each
+        read as an image (c, h, w) and written back as a row of the same size."""
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (batch, {self.dim}): images {self.shape} flattened; "
                              f"got {tuple(x.shape)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ def check_richardson_lucy(student: Callable[[Tensor, Tensor, int], Tensor]) -> R
     :math:`\hat x \leftarrow \hat x \cdot \big(\tilde k * \frac{y}{k * \hat x}\big)` (:math:`\tilde k` the flipped
     kernel, convolutions of the image's size with zeros outside), against scikit-image to 1e-8."""
     gen = torch.Generator().manual_seed(0)
-    d64 = dict(dtype=torch.float64)
+    d64: dict[str, Any] = dict(dtype=torch.float64)
     box = torch.full((3, 3), 1 / 9, **d64)
     skew = torch.rand(5, 5, generator=gen, **d64)
     skew /= skew.sum()

@@ -29,6 +29,7 @@ class Report:
 
     @property
     def passed(self) -> bool:
+        """Whether every case passed (no failures)."""
         return not self.failures
 
     def __bool__(self) -> bool:

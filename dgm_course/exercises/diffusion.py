@@ -24,7 +24,8 @@ def check_ddim_step(step: Callable[..., Tensor]) -> Report:
     variance-exploding schedules, for a last step to :math:`r = 0` (which must return :math:`\hat x_0`), and on images
     (any shape)."""
     gen = torch.Generator().manual_seed(0)
-    x, eps = torch.randn(6, 2, generator=gen, dtype=torch.float64), torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    x, eps = (torch.randn(6, 2, generator=gen, dtype=torch.float64),
+              torch.randn(6, 2, generator=gen, dtype=torch.float64))
     images = torch.randn(3, 1, 4, 4, generator=gen, dtype=torch.float64)
     cases = []
     for kind, (t, r) in (("linear", (0.6, 0.5)), ("cosine", (0.9, 0.7)), ("ve", (0.8, 0.2)), ("linear", (0.1, 0.0))):

@@ -47,7 +47,8 @@ def _randomized(bijection: nn.Module, scale: float, generator: torch.Generator) 
     return layer
 
 
-def bijection_failures(bijection: nn.Module, dim: int | None = None, randomize: float = 0.2, seed: int = 0) -> tuple[int, list[str]]:
+def bijection_failures(bijection: nn.Module, dim: int | None = None, randomize: float = 0.2,
+                       seed: int = 0) -> tuple[int, list[str]]:
     """Run the checks of the module docstring; return how many ran and a message for each that failed."""
     d = dim if dim is not None else getattr(bijection, "dim", None)
     if not isinstance(d, int) or d < 1:
@@ -73,7 +74,8 @@ def bijection_failures(bijection: nn.Module, dim: int | None = None, randomize: 
             check(False, lambda: f"{method} raised {type(err).__name__}: {err}")
             return None
         ok = isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, Tensor) for t in out)
-        if not check(ok, lambda: f"{method} must return a tuple (points, logabsdet) of two tensors; got {type(out).__name__}"):
+        if not check(ok, lambda: f"{method} must return a tuple (points, logabsdet) of two tensors; "
+                                 f"got {type(out).__name__}"):
             return None
         y, ld = (t.detach() for t in out)
         shapes = tuple(y.shape) == (len(v), d) and tuple(ld.shape) == (len(v),)
@@ -87,8 +89,8 @@ def bijection_failures(bijection: nn.Module, dim: int | None = None, randomize: 
         return checks, failures
     y, ld = out
     finite = torch.isfinite(y).all(dim=1) & torch.isfinite(ld)
-    if not check(bool(finite.all()), lambda: f"forward gives NaN or inf at {int((~finite).sum())} of {len(x)} points with "
-                 f"|x_i| <= 10, first at x = {x[~finite][0].tolist()}"):
+    if not check(bool(finite.all()), lambda: f"forward gives NaN or inf at {int((~finite).sum())} of {len(x)} points "
+                 f"with |x_i| <= 10, first at x = {x[~finite][0].tolist()}"):
         return checks, failures
     back = call("inverse", y)
     if back is None:
@@ -109,11 +111,13 @@ def bijection_failures(bijection: nn.Module, dim: int | None = None, randomize: 
     try:
         reference = _jacobian_logdet(lambda v: f(v)[0], x[:24])
         err = float((reference - ld[:24]).abs().max())
-        check(err <= 1e-6, lambda: f"forward's logabsdet differs from log|det| of the autograd Jacobian by up to {err:.3g} "
-              f"(allowed 1e-6), e.g. at x = {x[int((reference - ld[:24]).abs().argmax())].tolist()}")
-        reference = _jacobian_logdet(lambda v: f.inverse(v)[0], z[:24])
+        check(err <= 1e-6, lambda: f"forward's logabsdet differs from log|det| of the autograd Jacobian "
+              f"by up to {err:.3g} (allowed 1e-6), e.g. at x = {x[int((reference - ld[:24]).abs().argmax())].tolist()}")
+        inverse: Callable[[Tensor], tuple[Tensor, Tensor]] = getattr(f, "inverse")  # the bijection's, duck-typed
+        reference = _jacobian_logdet(lambda v: inverse(v)[0], z[:24])
         err = float((reference - zz[1][:24]).abs().max()) if zz is not None else 0.0
-        check(err <= 1e-6, lambda: f"inverse's logabsdet differs from log|det| of the autograd Jacobian by up to {err:.3g}")
+        check(err <= 1e-6, lambda: f"inverse's logabsdet differs from log|det| of the autograd Jacobian "
+              f"by up to {err:.3g}")
     except RuntimeError as err:
         check(False, lambda: f"autograd cannot differentiate through the bijection ({err}); use torch operations only")
     params = list(f.parameters())

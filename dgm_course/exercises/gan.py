@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -17,7 +17,7 @@ def check_discriminator_loss(loss: Callable[[Tensor, Tensor], Tensor]) -> Report
     a hand-computable pair, random logits, and confident logits (±200) where taking the log of a sigmoid
     gives ``inf`` (1e-10, float64)."""
     gen = torch.Generator().manual_seed(0)
-    d64 = dict(dtype=torch.float64)
+    d64: dict[str, Any] = dict(dtype=torch.float64)
     cases = [
         Case((torch.zeros(3, **d64), torch.zeros(2, **d64)), "all logits 0 (d = 1/2): the loss is log 4"),
         Case((torch.randn(7, generator=gen, **d64), torch.randn(5, generator=gen, **d64)),
@@ -73,9 +73,9 @@ def check_gradient_penalty(penalty: Callable[[nn.Module, Tensor, Tensor, Tensor]
             grads = torch.autograd.grad(value, params, allow_unused=True)
             expected = torch.autograd.grad(_reference_penalty(mlp, real, fake, eps), params, allow_unused=True)
             zero = [torch.zeros_like(q) for q in params]
-            grads = [z if g is None else g for g, z in zip(grads, zero)]
-            expected = [z if e is None else e for e, z in zip(expected, zero)]
-            if not all(torch.allclose(g, e, atol=1e-10) for g, e in zip(grads, expected)):
+            got = [z if g is None else g for g, z in zip(grads, zero)]
+            wanted = [z if e is None else e for e, z in zip(expected, zero)]
+            if not all(torch.allclose(g, e, atol=1e-10) for g, e in zip(got, wanted)):
                 report.failures.append("the penalty's gradient with respect to the critic's parameters is wrong: "
                                        "compute the input gradient with create_graph=True")
         except RuntimeError as err:

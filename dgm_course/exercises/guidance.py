@@ -40,6 +40,9 @@ class ExactLabelledMixture(nn.Module):
     it. In closed form (the tests check it against :func:`reference_guided_score`, which differentiates the
     log-densities)."""
 
+    centres: Tensor  # buffers: the class centres and the log prior
+    log_prior: Tensor
+
     def __init__(self, centres: Tensor, tau: float, schedule: Schedule, prior: Tensor | None = None) -> None:
         super().__init__()
         centres = torch.as_tensor(centres)
@@ -56,6 +59,9 @@ class ExactLabelledMixture(nn.Module):
         self.register_buffer("log_prior", prior.log())
 
     def forward(self, t: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        r"""The exact noise predictions (batch, d) at times ``t`` (batch,) and points ``x`` (batch, d) for the labels
+        ``y`` (batch,): :math:`-\sigma_t\nabla_x\log p_t(x \mid y)`, or :math:`-\sigma_t\nabla_x\log p_t(x)` where
+        ``y`` is :attr:`null`."""
         a = self.schedule.alpha(t).to(x.dtype)[:, None, None]
         s = self.schedule.sigma(t).to(x.dtype)[:, None, None]
         v = a**2 * self.tau**2 + s**2
@@ -79,7 +85,10 @@ def _scores(x: Tensor, y: Tensor, centres: Tensor, tau: float, alpha_t: float, s
     a = torch.full((len(x), 1), alpha_t, dtype=x.dtype)
     s = torch.full((len(x), 1), sigma_t, dtype=x.dtype)
     zero = torch.zeros(1, dtype=x.dtype)
-    per_class = [_grad(lambda z, k=k: noised_mixture(z, centres[k:k + 1], zero, tau, a, s), x) for k in (0, 1)]
+    def of_class(k: int) -> Callable[[Tensor], Tensor]:  # the log-density of class k alone
+        return lambda z: noised_mixture(z, centres[k:k + 1], zero, tau, a, s)
+
+    per_class = [_grad(of_class(k), x) for k in (0, 1)]
     conditional = torch.where((y == 0)[:, None], per_class[0], per_class[1])
     unconditional = _grad(lambda z: noised_mixture(z, centres, prior.log(), tau, a, s), x)
     return conditional, unconditional

@@ -52,13 +52,16 @@ def check_silhouette(fn: Callable[[Tensor, Tensor], float]) -> Report:
     and :math:`s(i) = 0` when its cluster has no other point.
     """
     gen = torch.Generator().manual_seed(1)
-    blobs = torch.cat([torch.randn(20, 2, generator=gen) + c for c in (torch.tensor([0.0, 0.0]), torch.tensor([4.0, 0.0]), torch.tensor([0.0, 4.0]))])
+    blobs = torch.cat([torch.randn(20, 2, generator=gen) + c
+                       for c in (torch.tensor([0.0, 0.0]), torch.tensor([4.0, 0.0]), torch.tensor([0.0, 4.0]))])
     three = torch.arange(3).repeat_interleave(20)
     cases = [
-        Case((torch.tensor([[0.0], [1.0], [5.0], [6.0]]), torch.tensor([0, 0, 1, 1])), "four points on a line, 2 clusters"),
+        Case((torch.tensor([[0.0], [1.0], [5.0], [6.0]]), torch.tensor([0, 0, 1, 1])),
+             "four points on a line, 2 clusters"),
         Case((blobs, three), "three well-separated blobs"),
         Case((blobs, torch.randint(0, 3, (60,), generator=gen)), "three blobs with random labels"),
-        Case((torch.tensor([[0.0, 0.0], [0.0, 1.0], [3.0, 3.0], [9.0, 9.0]]), torch.tensor([0, 0, 1, 2])), "singleton clusters"),
+        Case((torch.tensor([[0.0, 0.0], [0.0, 1.0], [3.0, 3.0], [9.0, 9.0]]), torch.tensor([0, 0, 1, 2])),
+             "singleton clusters"),
     ]
     return compare(
         fn,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -17,12 +17,13 @@ def _reference(x: Tensor, y: Tensor) -> Tensor:
 
 def check_energy_distance(student: Callable[[Tensor, Tensor], Tensor]) -> Report:
     r"""Check a student's ``energy(x, y)``, the V-statistic
-    :math:`\frac{2}{nm}\sum_{i,j}|x_i - y_j| - \frac{1}{n^2}\sum_{i,i'}|x_i - x_{i'}| - \frac{1}{m^2}\sum_{j,j'}|y_j - y_{j'}|`
+    :math:`\frac{2}{nm}\sum_{i,j}|x_i - y_j| - \frac{1}{n^2}\sum_{i,i'}|x_i - x_{i'}|
+    - \frac{1}{m^2}\sum_{j,j'}|y_j - y_{j'}|`
     for samples ``x`` (n, d) and ``y`` (m, d), to 1e-10 in float64: two single points (hand-computable), one
     sample against itself (0), samples of different sizes in 1 and 5 dimensions, and samples with repeated
     points (distances of exactly 0)."""
     gen = torch.Generator().manual_seed(0)
-    d64 = dict(dtype=torch.float64)
+    d64: dict[str, Any] = dict(dtype=torch.float64)
     x5 = torch.randn(40, 5, generator=gen, **d64)
     repeated = torch.randn(6, 2, generator=gen, **d64).repeat(3, 1)
     cases = [

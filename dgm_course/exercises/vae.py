@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -16,7 +16,7 @@ def check_gaussian_kl(kl: Callable[[Tensor, Tensor], Tensor]) -> Report:
     \| \mathcal N(0, I))`, one value per row: against the closed form on the standard normal itself (0), a
     shifted mean, a narrow and a wide posterior, and a batch of random rows (1e-10, float64)."""
     gen = torch.Generator().manual_seed(0)
-    d64 = dict(dtype=torch.float64)
+    d64: dict[str, Any] = dict(dtype=torch.float64)
     cases = [
         Case((torch.zeros(2, 3, **d64), torch.zeros(2, 3, **d64)), "q = p = N(0, I): KL must be 0"),
         Case((torch.full((1, 2), 1.5, **d64), torch.zeros(1, 2, **d64)), "mean 1.5, unit variance"),

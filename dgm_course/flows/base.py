@@ -1,6 +1,7 @@
 r"""Bijections, their composition, and a flow: a base distribution pushed through a bijection.
 
-The contract (the package docstring, :mod:`dgm_course`): a :class:`Bijection` :math:`f` maps a batch ``x`` of shape (batch, dim) to
+The contract (the package docstring, :mod:`dgm_course`): a :class:`Bijection` :math:`f` maps a batch ``x`` of shape
+(batch, dim) to
 
 - ``forward(x) -> (y, logabsdet)`` with :math:`y = f(x)` and ``logabsdet`` :math:`= \log|\det \nabla f(x)|`
   per sample, shape (batch,);
@@ -8,7 +9,7 @@ The contract (the package docstring, :mod:`dgm_course`): a :class:`Bijection` :m
   ``logabsdet`` :math:`= \log|\det \nabla f^{-1}(y)| = -\log|\det \nabla f(x)|`.
 
 A :class:`Flow` reads its bijection as the map *from data to latent*, :math:`f = g^{-1}`, so that the
-change of variables (eq. ``eq-cov-nd`` of the chapter) needs only ``forward``:
+change of variables needs only ``forward``:
 
 .. math::
     \log p_\theta(x) = \log p_Z(f(x)) + \log|\det \nabla f(x)|,
@@ -42,9 +43,11 @@ class Bijection(nn.Module):
             )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        r"""``(f(x), log|det ∇f(x)|)`` for ``x`` of shape (batch, dim) (the module docstring)."""
         raise NotImplementedError
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        r"""``(f⁻¹(y), log|det ∇f⁻¹(y)|)`` for ``y`` of shape (batch, dim) (the module docstring)."""
         raise NotImplementedError
 
 
@@ -71,9 +74,11 @@ class Compose(Bijection):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Each layer forward in order, their log-determinants added."""
         return self._cascade(x, [layer.forward for layer in self.layers])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Each layer inverted, in reverse order, their log-determinants added."""
         return self._cascade(y, [layer.inverse for layer in reversed(self.layers)])
 
     @staticmethod
@@ -97,6 +102,8 @@ class Flow(nn.Module):
     Training minimises :meth:`nll`, the average negative log-likelihood of a batch.
     """
 
+    loc: Tensor  # a buffer: the base distribution's mean
+
     def __init__(self, bijection: Bijection) -> None:
         super().__init__()
         if not isinstance(bijection, Bijection):
@@ -107,6 +114,7 @@ class Flow(nn.Module):
         self.register_buffer("loc", torch.zeros(self.dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        """The log-density of each row of ``x``, as :meth:`log_prob`."""
         return self.log_prob(x)
 
     def log_prob(self, x: Tensor) -> Tensor:

@@ -9,7 +9,8 @@ is data). Along a trajectory the log-density obeys the instantaneous change of v
 
 so the log-determinant of the map from time :math:`s` to time :math:`u` is
 :math:`\int_s^u \operatorname{tr}\frac{\partial h_\phi}{\partial z}\,dt`: it is solved for together with
-:math:`z_t`, as one augmented state :math:`(z_t, \ell_t)`, :math:`\dot\ell_t = \operatorname{tr}\frac{\partial h}{\partial z}`.
+:math:`z_t`, as one augmented state :math:`(z_t, \ell_t)`,
+:math:`\dot\ell_t = \operatorname{tr}\frac{\partial h}{\partial z}`.
 
 :class:`CNF` is a :class:`~dgm_course.flows.base.Bijection` in the direction of :class:`Flow` (data to
 latent, solving from :math:`t=1` back to :math:`t=0`), so ``Flow(CNF(field))`` has ``log_prob``, ``nll``
@@ -35,6 +36,8 @@ class TimeField(nn.Module):
     trace needs second derivatives to train). ``t`` is a number, a 0-dimensional tensor, or one time per
     row of ``z``."""
 
+    freqs: Tensor  # a buffer: the frequencies of the time features
+
     def __init__(self, dim: int, hidden: int = 64, depth: int = 3, activation: type[nn.Module] = nn.SiLU,
                  freqs: int = 0) -> None:
         super().__init__()
@@ -45,13 +48,15 @@ class TimeField(nn.Module):
         self.net = mlp(dim + 1 + 2 * freqs, dim, hidden, depth, activation=activation)
 
     def forward(self, t: Tensor | float, z: Tensor) -> Tensor:
+        """The velocity at times ``t`` (a number or one per row) of the points ``z`` (batch, dim)."""
         return self.net(torch.cat([z, time_features(t, z, self.freqs)], dim=1))
 
 
 def divergence_exact(v: Tensor, z: Tensor, create_graph: bool = False) -> Tensor:
-    r"""The exact trace :math:`\operatorname{tr}\frac{\partial v}{\partial z} = \sum_i \frac{\partial v_i}{\partial z_i}`
-    of ``v = h(z)`` (computed with ``z`` requiring grad): one backward pass per dimension, so :math:`O(d)`
-    passes. Returns shape (batch,)."""
+    r"""The exact trace
+    :math:`\operatorname{tr}\frac{\partial v}{\partial z} = \sum_i \frac{\partial v_i}{\partial z_i}` of
+    ``v = h(z)`` (computed with ``z`` requiring grad): one backward pass per dimension, so :math:`O(d)` passes.
+    Returns shape (batch,)."""
     parts = [torch.autograd.grad(v[:, i].sum(), z, create_graph=create_graph, retain_graph=True)[0][:, i]
              for i in range(z.shape[1])]
     return torch.stack(parts, dim=1).sum(dim=1)
@@ -94,6 +99,7 @@ class CNF(Bijection):
         one_of(trace, TRACES, "trace")
         self.field = field
         self.trace, self.adjoint = trace, adjoint
+        self.steps, self.rtol, self.atol = positive_int(steps, "steps"), rtol, atol
         self.set_solver(method, steps, rtol, atol)
         self.evaluations = 0
 
@@ -111,8 +117,9 @@ class CNF(Bijection):
         return self
 
     def _velocity_and_divergence(self, t: Tensor, z: Tensor, eps: Tensor | None, graph: bool) -> tuple[Tensor, Tensor]:
-        if eps is None and hasattr(self.field, "velocity_and_divergence"):
-            return self.field.velocity_and_divergence(t, z)
+        fused = getattr(self.field, "velocity_and_divergence", None)  # a field that knows its divergence (OT-Flow's)
+        if eps is None and fused is not None:
+            return fused(t, z)
         with torch.enable_grad():
             if not z.requires_grad:  # no history to keep: a fresh leaf to differentiate against
                 z = z.detach().requires_grad_(True)
@@ -146,9 +153,11 @@ class CNF(Bijection):
         return state[:, :-1], state[:, -1]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Data to latent: the ODE solved from :math:`t = 1` to 0, with the integrated divergence as log-determinant."""
         return self._solve(x, 1.0, 0.0)
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Latent to data: the ODE solved from :math:`t = 0` to 1, with the integrated divergence as log-determinant."""
         return self._solve(z, 0.0, 1.0)
 
     @torch.no_grad()

@@ -28,6 +28,9 @@ from .splines import rational_quadratic_spline
 class Coupling(Bijection):
     """The split of a coupling layer: coordinates ``i`` with ``i % 2 == parity`` condition the others."""
 
+    a: Tensor  # the coordinates kept (buffers, declared for the type checker)
+    b: Tensor  # the coordinates moved
+
     def __init__(self, dim: int, parity: int) -> None:
         super().__init__(dim)
         if dim < 2:
@@ -70,12 +73,15 @@ class AffineCoupling(Coupling):
         return self.scale_bound * torch.tanh(s / self.scale_bound), t
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(y, log|det|)``: :math:`y_a = x_a`, :math:`y_b = x_b \odot e^{s(x_a)} + t(x_a)`; log-determinant
+        :math:`\sum s`."""
         self._check(x)
         x_a, x_b = x[:, self.a], x[:, self.b]
         s, t = self._scale_shift(x_a)
         return self._join(x_a, x_b * torch.exp(s) + t), s.sum(dim=1)
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(x, log|det|)``: :math:`x_b = (y_b - t(y_a)) \odot e^{-s(y_a)}`, log-determinant :math:`-\sum s`."""
         self._check(y)
         y_a, y_b = y[:, self.a], y[:, self.b]
         s, t = self._scale_shift(y_a)
@@ -90,7 +96,8 @@ class SplineCoupling(Coupling):
     exactly 1: the layer starts as the identity.
     """
 
-    def __init__(self, dim: int, hidden: int = 128, depth: int = 2, parity: int = 0, bins: int = 8, bound: float = 4.0) -> None:
+    def __init__(self, dim: int, hidden: int = 128, depth: int = 2, parity: int = 0, bins: int = 8,
+                 bound: float = 4.0) -> None:
         super().__init__(dim, parity)
         self.bins = positive_int(bins, "bins")
         if not bound > 0:
@@ -105,12 +112,14 @@ class SplineCoupling(Coupling):
         return y_b, logabsdet.sum(dim=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(y, log|det|)``: the kept half as it is, the other through its monotone splines conditioned on it."""
         self._check(x)
         x_a = x[:, self.a]
         y_b, logabsdet = self._spline(x_a, x[:, self.b], inverse=False)
         return self._join(x_a, y_b), logabsdet
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(x, log|det|)``: each spline inverted in closed form (a quadratic per bin), the kept half as it is."""
         self._check(y)
         y_a = y[:, self.a]
         x_b, logabsdet = self._spline(y_a, y[:, self.b], inverse=True)
@@ -124,7 +133,8 @@ def realnvp(dim: int, n_layers: int = 16, hidden: int = 128, depth: int = 2) -> 
     return Flow(Compose(layers))
 
 
-def spline_flow(dim: int, n_layers: int = 16, hidden: int = 128, depth: int = 2, bins: int = 8, bound: float = 4.0) -> Flow:
+def spline_flow(dim: int, n_layers: int = 16, hidden: int = 128, depth: int = 2, bins: int = 8,
+                bound: float = 4.0) -> Flow:
     """A neural spline flow: ActNorm, then ``n_layers`` rational-quadratic spline couplings of alternating
     parity on :math:`[-B, B]` (ActNorm makes the data unit-variance, so ``bound`` = 4 covers it)."""
     n_layers = positive_int(n_layers, "n_layers")

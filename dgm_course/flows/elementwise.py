@@ -26,11 +26,13 @@ class ElementwiseAffine(Bijection):
         self.shift = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(y, log|det|)`` with :math:`y = x \odot e^{s} + b` and log-determinant :math:`\sum_i s_i`."""
         self._check(x)
         y = x * torch.exp(self.log_scale) + self.shift
         return y, self.log_scale.sum().expand(len(x))
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        r"""``(x, log|det|)`` with :math:`x = (y - b) \odot e^{-s}` and log-determinant :math:`-\sum_i s_i`."""
         self._check(y)
         x = (y - self.shift) * torch.exp(-self.log_scale)
         return x, -self.log_scale.sum().expand(len(y))
@@ -48,11 +50,14 @@ class ActNorm(ElementwiseAffine):
     checkpoint is not initialised twice.
     """
 
+    initialized: Tensor  # a boolean buffer: set by the first batch
+
     def __init__(self, dim: int) -> None:
         super().__init__(dim)
         self.register_buffer("initialized", torch.tensor(False))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The affine map; in training, the first batch first sets it to standardise that batch."""
         self._check(x)
         if self.training and not bool(self.initialized):
             if len(x) < 2:
@@ -73,6 +78,9 @@ class Permutation(Bijection):
     previous one left unchanged; ``generator`` draws a random permutation instead.
     """
 
+    order: Tensor  # the permutation and its inverse (buffers)
+    inverse_order: Tensor
+
     def __init__(self, dim: int, generator: torch.Generator | None = None) -> None:
         super().__init__(dim)
         order = torch.randperm(dim, generator=generator) if generator is not None else torch.arange(dim - 1, -1, -1)
@@ -80,9 +88,11 @@ class Permutation(Bijection):
         self.register_buffer("inverse_order", torch.argsort(order))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The coordinates reordered, :math:`x_\pi`, with zero log-determinant."""
         self._check(x)
         return x[:, self.order], x.new_zeros(len(x))
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The reordering undone, with zero log-determinant."""
         self._check(y)
         return y[:, self.inverse_order], y.new_zeros(len(y))

@@ -60,6 +60,7 @@ class Potential(nn.Module):
 
     @property
     def A(self) -> Tensor:
+        r"""The symmetric matrix :math:`A = B^\top B` of rank at most ``rank``."""
         return self.B.T @ self.B
 
     def forward(self, t: Tensor | float, x: Tensor) -> Tensor:
@@ -104,9 +105,11 @@ class OTField(nn.Module):
         self.potential = Potential(dim, width, rank)
 
     def forward(self, t: Tensor | float, x: Tensor) -> Tensor:
+        r"""The velocity :math:`-\nabla_x\Phi(x, t)` at the points ``x`` (batch, dim)."""
         return -self.potential.gradient_and_laplacian(t, x)[0][:, : self.dim]
 
     def velocity_and_divergence(self, t: Tensor | float, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""The velocity and its divergence :math:`-\Delta_x\Phi(x, t)`, both in closed form."""
         grad, laplacian = self.potential.gradient_and_laplacian(t, x)
         return -grad[:, : self.dim], -laplacian
 

@@ -1,5 +1,5 @@
-r"""GANs and Wasserstein GANs: the losses (:mod:`.losses`), the networks and the alternating schedule
-(:mod:`.models`), and the recipes that train and judge them on 2-D mixtures and images (:mod:`.recipes`)."""
+r"""GANs and Wasserstein GANs: the losses (:mod:`.losses`), the networks (:mod:`.models`), and the recipes, whose
+``phases`` give the alternating schedule, that train and judge them on 2-D mixtures and images (:mod:`.recipes`)."""
 
 from .losses import (
     clip_weights,

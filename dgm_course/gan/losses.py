@@ -1,4 +1,4 @@
-r"""The losses of GANs and Wasserstein GANs, each a line of the chapters' derivations.
+r"""The losses of GANs and Wasserstein GANs, each a line of code on the discriminator's logits or the critic's scores.
 
 The discriminator :math:`d_\phi(x) = \sigma(D_\phi(x))` is given by its logit :math:`D_\phi(x)`, so that
 :math:`\log d = -\operatorname{softplus}(-D)` and :math:`\log(1 - d) = -\operatorname{softplus}(D)` are

@@ -1,8 +1,8 @@
-r"""Generators, discriminators (critics), and the alternating training schedule of a GAN.
+r"""Generators, discriminators (critics), the GAN that holds the two, and its four objectives.
 
 A :class:`GAN` holds a generator :math:`g_\theta: \mathbb R^q \to \mathbb R^d` and a discriminator (or
-critic) :math:`D_\phi`; :meth:`GAN.phases` returns the two players' :class:`~dgm_course.training.Phase`
-for :func:`~dgm_course.training.fit`, for one of the four objectives of the chapters:
+critic) :math:`D_\phi`; a :class:`~.recipes.Recipe`'s ``phases(gan)`` returns the two players'
+:class:`~dgm_course.training.Phase` for :func:`~dgm_course.training.fit`, for one of the four objectives:
 
 ==================  ======================================  ==========================================
 ``objective``       discriminator / critic step             generator step
@@ -19,7 +19,7 @@ for :func:`~dgm_course.training.fit`, for one of the four objectives of the chap
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -27,11 +27,6 @@ from torch import Tensor, nn
 from .._checks import positive_int
 from ..latent import draw as latent_draw
 from ..nets import mlp
-from ..training import Phase
-from . import losses
-
-if TYPE_CHECKING:  # the recipes build GANs; a GAN only reads a recipe's fields
-    from .recipes import Recipe
 
 Objective = Literal["minimax", "nonsaturating", "wgan-clip", "wgan-gp"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
@@ -47,6 +42,7 @@ class Packed(nn.Module):
         self.net, self.pack = net, positive_int(pack, "pack")
 
     def forward(self, x: Tensor) -> Tensor:
+        """One decision per pack of ``pack`` consecutive rows of ``x``; shape (batch / pack, 1)."""
         if len(x) % self.pack:
             raise ValueError(f"a packed discriminator needs a batch divisible by pack = {self.pack}; got {len(x)}")
         return self.net(x.reshape(len(x) // self.pack, -1))
@@ -101,7 +97,7 @@ def dcgan_discriminator(shape: tuple[int, int, int], channels: int = 64, spectra
 def push_forward(net: nn.Module, latent: int, n: int, generator: torch.Generator | None = None) -> Tensor:
     r"""``n`` samples :math:`g(z)` of the network ``net``, :math:`z \sim \mathcal N(0, I_q)` with :math:`q` =
     ``latent``; ``z`` is drawn on the random generator's device and moved to the network's, so a CPU generator
-    (the chapters' fixed evaluation seeds) works with a model trained on a GPU."""
+    (a fixed evaluation seed) works with a model trained on a GPU."""
     return net(latent_draw(n, latent, next(net.parameters()), generator))
 
 
@@ -116,39 +112,3 @@ class GAN(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""
         return push_forward(self.generator, self.latent, n, generator)
-
-    def phases(self, recipe: Recipe) -> list[Phase]:
-        """The two players of ``recipe.objective`` (module docstring) as phases for
-        :func:`~dgm_course.training.fit`: ``recipe.n_critic`` discriminator (critic) steps with
-        Adam(``recipe.lr_d``, ``recipe.betas``), then one generator step with Adam(``recipe.lr_g``).
-        ``recipe.gp_weight`` is λ of WGAN-GP; ``recipe.clip`` the range of WGAN's weight clipping. With
-        ``recipe.cosine``, both learning rates decay to 0 along a cosine over the ``recipe.steps`` rounds of the
-        run. The :class:`~.recipes.Recipe` has checked every field."""
-        objective, gp_weight, clip = recipe.objective, recipe.gp_weight, recipe.clip
-        g, d = self.generator, self.discriminator
-        opt_g = torch.optim.Adam(g.parameters(), lr=recipe.lr_g, betas=recipe.betas)
-        opt_d = torch.optim.Adam(d.parameters(), lr=recipe.lr_d, betas=recipe.betas)
-        wasserstein = objective.startswith("wgan")
-
-        def d_loss(x: Tensor) -> Tensor:
-            with torch.no_grad():
-                fake = self.sample(len(x))
-            real_out, fake_out = d(x), d(fake)
-            if not wasserstein:
-                return losses.discriminator_loss(real_out, fake_out)
-            loss = losses.critic_loss(real_out, fake_out)
-            return loss + gp_weight * losses.gradient_penalty(d, x, fake) if objective == "wgan-gp" else loss
-
-        generator_loss = {"minimax": losses.minimax_generator_loss,
-                          "nonsaturating": losses.nonsaturating_generator_loss}.get(objective,
-                                                                                    losses.wasserstein_generator_loss)
-
-        def g_loss(x: Tensor) -> Tensor:
-            return generator_loss(d(self.sample(len(x))))
-
-        def decay(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
-            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.steps) if recipe.cosine else None
-
-        after = (lambda: losses.clip_weights(d, clip)) if objective == "wgan-clip" else None
-        return [Phase("discriminator", d_loss, opt_d, recipe.n_critic, decay(opt_d), after),
-                Phase("generator", g_loss, opt_g, 1, decay(opt_g))]

@@ -2,10 +2,10 @@ r"""Training recipes for GANs, and the functions that train and judge them on 2-
 
 A :class:`Recipe` names every choice that decides whether a GAN captures the 25 modes of the grid:
 the objective, the networks' size, the learning rates, the batch, the schedule. :data:`TEXTBOOK` holds the
-published defaults of each objective; :data:`BEST` the last rung of the ladder that the GAN chapter climbs, change by
-change (:data:`LADDER`; the chapter trains the two ends of its batch-256 rungs, ``benchmarks/gan.py`` every rung).
+published defaults of each objective; :data:`LADDER` goes from the textbook non-saturating GAN to :data:`BEST`, its
+last rung, one change at a time.
 :func:`train_2d` trains one recipe through :func:`~dgm_course.training.fit` and measures it as every 2-D model
-of the course is measured (:func:`~dgm_course.data.toy2d.score`: modes captured, the fraction of high-quality
+of the course is measured (:func:`~dgm_course.metrics.score_2d`: modes captured, the fraction of high-quality
 samples and the energy distance to held-out data).
 :func:`train_images` trains a recipe as a DCGAN and tracks the energy distance between its samples and test
 images.
@@ -23,8 +23,9 @@ from torch import Tensor
 from .. import budget
 from .._checks import one_of, positive_int
 from ..data import toy2d
-from ..metrics import energy_distance
-from ..training import History, fit
+from ..metrics import energy_distance, score_2d
+from ..training import History, Phase, fit
+from . import losses
 from .models import GAN, OBJECTIVES, Objective, dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
 
 
@@ -74,6 +75,41 @@ class Recipe:
         return GAN(dcgan_generator(self.latent, shape, self.hidden), dcgan_discriminator(shape, self.hidden),
                    self.latent)
 
+    def phases(self, gan: GAN) -> list[Phase]:
+        """The two players of ``gan`` under this recipe's ``objective`` (the table of :mod:`.models`) as phases for
+        :func:`~dgm_course.training.fit`: ``n_critic`` discriminator (critic) steps with Adam(``lr_d``,
+        ``betas``), then one generator step with Adam(``lr_g``). ``gp_weight`` is λ of WGAN-GP; ``clip`` the range
+        of WGAN's weight clipping. With ``cosine``, both learning rates decay to 0 along a cosine over the
+        ``steps`` rounds of the run."""
+        objective, gp_weight, clip = self.objective, self.gp_weight, self.clip
+        g, d = gan.generator, gan.discriminator
+        opt_g = torch.optim.Adam(g.parameters(), lr=self.lr_g, betas=self.betas)
+        opt_d = torch.optim.Adam(d.parameters(), lr=self.lr_d, betas=self.betas)
+        wasserstein = objective.startswith("wgan")
+
+        def d_loss(x: Tensor) -> Tensor:
+            with torch.no_grad():
+                fake = gan.sample(len(x))
+            real_out, fake_out = d(x), d(fake)
+            if not wasserstein:
+                return losses.discriminator_loss(real_out, fake_out)
+            loss = losses.critic_loss(real_out, fake_out)
+            return loss + gp_weight * losses.gradient_penalty(d, x, fake) if objective == "wgan-gp" else loss
+
+        generator_loss = {"minimax": losses.minimax_generator_loss,
+                          "nonsaturating": losses.nonsaturating_generator_loss}.get(objective,
+                                                                                    losses.wasserstein_generator_loss)
+
+        def g_loss(x: Tensor) -> Tensor:
+            return generator_loss(d(gan.sample(len(x))))
+
+        def decay(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.steps) if self.cosine else None
+
+        after = (lambda: losses.clip_weights(d, clip)) if objective == "wgan-clip" else None
+        return [Phase("discriminator", d_loss, opt_d, self.n_critic, decay(opt_d), after),
+                Phase("generator", g_loss, opt_g, 1, decay(opt_g))]
+
 #: The published defaults, on 3 x 256 MLPs: Goodfellow et al. (2014) and DCGAN's Adam(2e-4, beta1 0.5) for
 #: the two GAN objectives; Arjovsky et al. (2017): clipping at 0.01, 5 critic steps, learning rate 5e-5 (they
 #: used RMSProp; here Adam, as everywhere in the course); Gulrajani et al. (2017): lambda = 10, 5 critic
@@ -107,7 +143,7 @@ LADDER: dict[str, Recipe] = {
 
 def evaluate_2d(gan: GAN, dataset: str, n: int = 2500, seed: int = 1, samples: list[Tensor] | None = None
                 ) -> dict[str, float]:
-    """``n`` samples drawn with ``seed``, judged by :func:`~dgm_course.data.toy2d.score`: modes captured, the
+    """``n`` samples drawn with ``seed``, judged by :func:`~dgm_course.metrics.score_2d`: modes captured, the
     high-quality fraction (a mode counts with >= 20 high-quality samples of ``n``) and the energy distance to
     ``n`` held-out points. When ``samples`` is a list, the ``n`` samples judged are appended to it."""
     gen = torch.Generator().manual_seed(budget.seed(seed))
@@ -115,7 +151,7 @@ def evaluate_2d(gan: GAN, dataset: str, n: int = 2500, seed: int = 1, samples: l
         drawn = gan.sample(n, gen).detach().cpu()
     if samples is not None:
         samples.append(drawn)
-    return toy2d.score(drawn, dataset)
+    return score_2d(drawn, dataset)
 
 
 def train_2d(recipe: Recipe, dataset: str, *, seed: int = 0, evaluate_every: int | None = None,
@@ -130,7 +166,7 @@ def train_2d(recipe: Recipe, dataset: str, *, seed: int = 0, evaluate_every: int
     toy2d.modes(dataset)  # a clear error for a dataset without modes, before any training
     torch.manual_seed(budget.seed(seed))
     gan = recipe.build()
-    phases = gan.phases(recipe)
+    phases = recipe.phases(gan)
 
     def evaluate() -> dict[str, float]:
         return evaluate_2d(gan, dataset, samples=snapshots)
@@ -157,7 +193,8 @@ def train_images(recipe: Recipe, train: Tensor, test: Tensor, *, seed: int = 0, 
         raise ValueError(f"train and test must be images (n, c, h, w) of one shape; got {tuple(train.shape)} and "
                          f"{tuple(test.shape)}")
     torch.manual_seed(budget.seed(seed))
-    gan = recipe.build_dcgan(tuple(train.shape[1:]))
+    c, h, w = train.shape[1:]
+    gan = recipe.build_dcgan((c, h, w))
     y = test[:n_track].flatten(1)
     track = torch.Generator()
 
@@ -165,7 +202,7 @@ def train_images(recipe: Recipe, train: Tensor, test: Tensor, *, seed: int = 0, 
         track.manual_seed(1)  # the same latent codes at every evaluation
         return {"energy": float(energy_distance(gan.sample(len(y), track).flatten(1).cpu(), y))}
 
-    history = fit(gan, gan.phases(recipe), train, steps=recipe.steps, batch_size=recipe.batch, seed=seed,
+    history = fit(gan, recipe.phases(gan), train, steps=recipe.steps, batch_size=recipe.batch, seed=seed,
                   device=device, checkpoint=checkpoint, evaluate=evaluate, evaluate_every=evaluate_every,
                   progress=progress)
     return gan, history, float(energy_distance(train[:n_track].flatten(1), y))

@@ -10,8 +10,8 @@ from .bounds import (
     standard_normal_log_prob,
 )
 from .linear import kl_to_posterior, linear_gaussian_vae, log_evidence, posterior
-from .models import BOOK_SIZES, LIKELIHOODS, VAE, conv_vae, mlp_vae
+from .models import LIKELIHOODS, VAE, conv_vae, mlp_vae
 
-__all__ = ["BOOK_SIZES", "LIKELIHOODS", "VAE", "bernoulli_log_prob", "conv_vae", "gaussian_kl", "gaussian_log_prob",
+__all__ = ["LIKELIHOODS", "VAE", "bernoulli_log_prob", "conv_vae", "gaussian_kl", "gaussian_log_prob",
            "kl_to_posterior", "linear_gaussian_vae", "log_evidence", "log_mean_exp", "mlp_vae", "posterior",
            "reparameterize", "standard_normal_log_prob"]

@@ -1,4 +1,4 @@
-r"""The pieces of the evidence lower bound, each a formula of the chapter.
+r"""The pieces of the evidence lower bound, one function a formula.
 
 With a prior :math:`p_Z = \mathcal N(0, I_q)`, a decoder :math:`p_\theta(x \mid z)` and an encoder
 :math:`q_\psi(z \mid x) = \mathcal N(\mu_\psi(x), \operatorname{diag}\sigma^2_\psi(x))`, the ELBO (``eq-elbo``) is

@@ -1,5 +1,5 @@
 r"""The linear-Gaussian model (probabilistic PCA, Tipping and Bishop 1999), where everything a VAE only
-bounds is exact: the chapter's numerical check of the ELBO.
+bounds is exact: a numerical check of the ELBO.
 
 .. math::
     z \sim \mathcal N(0, I_q), \qquad x \mid z \sim \mathcal N(Wz + b, s^2 I_d)
@@ -63,7 +63,7 @@ def linear_gaussian_vae(dim: int, latent: int, scale: float = 0.5, miss: float =
 def _parts(vae: VAE) -> tuple[Tensor, Tensor, Tensor]:
     if not isinstance(vae.decoder, nn.Linear) or vae.likelihood != "gaussian":
         raise ValueError("exact quantities need a linear-Gaussian VAE (from linear_gaussian_vae)")
-    return vae.decoder.weight, vae.decoder.bias, torch.exp(2 * vae.log_scale)
+    return vae.decoder.weight, vae.decoder.bias, torch.exp(2 * vae._log_scale())
 
 
 def log_evidence(vae: VAE, x: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ model of the data adds the decoder's noise to it:
 - ``"gaussian"``: :math:`p_\theta(x \mid z) = \mathcal N(x; g_\theta(z), s^2 I)` with one learned scale
   :math:`s` for all pixels.
 
-:func:`mlp_vae` and :func:`conv_vae` build the two architectures of the chapter.
+:func:`mlp_vae` and :func:`conv_vae` build the two architectures: MLPs on flattened images, and convolutions.
 """
 
 from __future__ import annotations
@@ -33,16 +33,6 @@ from .bounds import (
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
-#: The sizes of the VAE chapter's VAEs, in one place for the chapter and the benchmarks: the MLP VAE of the binarized
-#: digits (its latent size is the chapter's variable) and the convolutional VAE of Fashion-MNIST.
-#: ``benchmarks/vae.py`` (and the VAEs that other benchmarks compare with) train for these steps; the chapter,
-#: to stay within its 4 minutes, for fewer.
-BOOK_SIZES = {
-    "digits": dict(hidden=256, steps=4000, batch=128, lr=2e-3),
-    "fashion-mnist": dict(latent=16, channels=32, hidden=256, steps=3000, batch=128, lr=1e-3),
-}
-
-
 class VAE(nn.Module):
     r"""A VAE on examples of shape ``shape`` (e.g. (1, 28, 28)) with a ``latent``-dimensional code.
 
@@ -63,11 +53,18 @@ class VAE(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(float(log_scale))) if likelihood == "gaussian" else None
 
     # --- the two networks ---------------------------------------------------------------------------
+    def _log_scale(self) -> Tensor:
+        r""":math:`\log s`, the Gaussian decoder's learned log standard deviation."""
+        if self.log_scale is None:
+            raise ValueError("a Bernoulli decoder has no scale; log_scale belongs to likelihood='gaussian'")
+        return self.log_scale
+
     def check(self, x: Tensor) -> Tensor:
         """Validate a batch: shape (batch, \\*shape), finite, and binary for a Bernoulli decoder."""
         x = as_images(x, self.shape)
         same_dtype(x, self)
-        if self.likelihood == "gaussian" and float(x.min()) >= 0 and float(x.max()) > 1 and bool((x == x.round()).all()):
+        if self.likelihood == "gaussian" and float(x.min()) >= 0 and float(x.max()) > 1 \
+                and bool((x == x.round()).all()):
             raise ValueError(f"x looks like 8-bit grey levels (whole numbers up to {float(x.max()):.0f}); the course's "
                              "Gaussian decoders model images in [0, 1]: divide by 255 (and dequantize)")
         if self.likelihood == "bernoulli" and not ((x == 0) | (x == 1)).all():
@@ -96,7 +93,7 @@ class VAE(nn.Module):
         if self.likelihood == "bernoulli":
             values = bernoulli_log_prob(flat_x, flat_out)
         else:
-            values = gaussian_log_prob(flat_x, flat_out, 2 * self.log_scale)
+            values = gaussian_log_prob(flat_x, flat_out, 2 * self._log_scale())
         return values.reshape(lead)
 
     # --- the bounds -----------------------------------------------------------------------------------
@@ -137,16 +134,17 @@ class VAE(nn.Module):
         return log_mean_exp(torch.cat(log_w), dim=0)
 
     def evaluate(self, x: Tensor, k: int, seed: int = 1) -> tuple[float, float, float]:
-        r"""The test scores that the VAE chapter and ``benchmarks/vae.py`` report, in nats per example: the mean ELBO
-        (10 draws each), the IWAE estimate of the negative log-likelihood :math:`-\mathcal L_k` (an upper bound on
-        it in expectation) and its standard error over the examples. The draws come from one generator seeded with
-        ``seed`` (through :func:`~dgm_course.budget.seed`); the ELBO decodes 2,500 x 10 examples at a time, the IWAE
-        bound 25,000 (for k <= 500; 50 k for larger k)."""
+        r"""Test scores on ``x``, in nats per example: the mean ELBO (10 draws each), the IWAE estimate of the
+        negative log-likelihood :math:`-\mathcal L_k` (an upper bound on it in expectation) and its standard error
+        over the examples. The draws come from one generator seeded with ``seed`` (through
+        :func:`~dgm_course.budget.seed`); the ELBO decodes 2,500 x 10 examples at a time, the IWAE bound 25,000
+        (for k <= 500; 50 k for larger k)."""
         k = positive_int(k, "k")
         gen = torch.Generator().manual_seed(budget.seed(seed))
         with torch.no_grad():
             elbo = torch.cat([self.elbo(part, samples=10, generator=gen) for part in x.split(2500)])
-            iwae = torch.cat([self.iwae_bound(part, k, generator=gen) for part in x.split(max(1, 25_000 // min(k, 500)))])
+            parts = x.split(max(1, 25_000 // min(k, 500)))
+            iwae = torch.cat([self.iwae_bound(part, k, generator=gen) for part in parts])
         return float(elbo.mean()), float(-iwae.mean()), float(iwae.std() / math.sqrt(len(x)))
 
     # --- generating -----------------------------------------------------------------------------------
@@ -159,7 +157,7 @@ class VAE(nn.Module):
         if self.likelihood == "bernoulli":
             return torch.bernoulli(mean, generator=generator)
         eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        return mean + torch.exp(self.log_scale) * eps
+        return mean + torch.exp(self._log_scale()) * eps
 
     def reconstruct(self, x: Tensor) -> Tensor:
         r"""The decoder's mean at the encoder's mean, :math:`\mathbb E[x \mid z = \mu_\psi(x)]`."""

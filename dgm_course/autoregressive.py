@@ -1,6 +1,6 @@
 r"""Autoregressive models: an exact likelihood by the chain rule, one conditional at a time.
 
-Any density factorises along an order :math:`\pi` of the coordinates (``eq-chain-rule``):
+Any density factorises along an order :math:`\pi` of the coordinates:
 
 .. math::
     p(x) = \prod_{i=1}^d p\big(x_{\pi(i)} \mid x_{\pi(1)}, \dots, x_{\pi(i-1)}\big).
@@ -118,8 +118,17 @@ class MaskedLinear(nn.Linear):
 
 
 def made_masks(order: Tensor, hidden: list[int], generator: torch.Generator) -> list[Tensor]:
-    r"""The masks of ``eq-made-masks`` for the input ``order`` (a permutation of :math:`0..d-1`: ``order[j]`` is the
-    position of input :math:`j` in the order) and hidden layer sizes ``hidden``; hidden degrees drawn uniformly."""
+    r"""MADE's masks for the input ``order`` (a permutation of :math:`0..d-1`: ``order[j]`` is the position of input
+    :math:`j` in the order) and hidden layer sizes ``hidden``. Input :math:`j` and output :math:`j` have the degree
+    :math:`m(j)` = ``order[j] + 1``; the units of each hidden layer get degrees drawn uniformly from ``generator`` in
+    :math:`\{\min m_{\text{prev}}, \dots, d - 1\}` (:math:`m_{\text{prev}}` the previous layer's degrees), and the
+    mask of the weight from unit :math:`k'` to unit :math:`k` is
+
+    .. math::
+        M_{kk'} = \mathbf 1[m(k) \ge m(k')] \ \text{(into a hidden unit)}, \qquad
+        M_{kk'} = \mathbf 1[m(k) > m(k')] \ \text{(into an output)}.
+
+    Returns the masks (out, in) of the layers from the inputs to the outputs, ``len(hidden) + 1`` of them."""
     d = len(order)
     degrees = [order + 1]  # degree of input j: its position in the order, 1..d
     for size in hidden:
@@ -136,10 +145,10 @@ class MADE(Autoregressive):
 
     Each unit :math:`k` gets a degree :math:`m(k)`; the inputs have degrees :math:`1, \dots, d` (by position in the
     order), hidden units degrees in :math:`\{\min m_{\text{prev}}, \dots, d - 1\}`, and a weight from :math:`k'` to
-    :math:`k` is kept when :math:`m(k) \ge m(k')` between hidden layers and :math:`m(k) > m(k')` into the outputs
-    (``eq-made-masks``). The Jacobian of the outputs with respect to the inputs is then strictly triangular in the
-    order. Training over several orders is the order-agnostic variant: a loss that calls :meth:`next_order` before
-    each batch, ``lambda x: (made.next_order(), made.nll(x))[1]``.
+    :math:`k` is kept when :math:`m(k) \ge m(k')` between hidden layers and :math:`m(k) > m(k')` into the outputs.
+    The Jacobian of the outputs with respect to the inputs is then strictly triangular in the order. Training over
+    several orders is the order-agnostic variant: a loss that calls :meth:`next_order` before each batch,
+    ``lambda x: (made.next_order(), made.nll(x))[1]``.
 
     With ``direct=True`` a masked linear map from the inputs adds to the logits,
 

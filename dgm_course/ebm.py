@@ -1,13 +1,13 @@
 r"""Energy-based models: a density known up to its normalising constant, trained by persistent contrastive divergence.
 
 An energy :math:`E_\theta: \mathbb R^d \to \mathbb R` defines :math:`p_\theta(x) = e^{-E_\theta(x)} / Z_\theta`,
-:math:`Z_\theta = \int e^{-E_\theta}` (``eq-ebm``), provided that :math:`Z_\theta < \infty`. Nothing in a network
+:math:`Z_\theta = \int e^{-E_\theta}`, provided that :math:`Z_\theta < \infty`. Nothing in a network
 guarantees it: an :class:`EnergyMLP` is Lipschitz, so :math:`E_\theta(x) \ge E_\theta(0) - c\lVert x\rVert`, but it may
 fall linearly to :math:`-\infty` along some directions, and :math:`e^{-E_\theta}` is then not integrable on
 :math:`\mathbb R^d`. On a bounded set :math:`B` the restriction :math:`e^{-E_\theta}\mathbf 1_B / Z_B`,
 :math:`Z_B = \int_B e^{-E_\theta}`, is always a density (a continuous function on a compact set): that is the density
 the 2-D functions below normalise and score (:func:`log_partition`, :func:`held_out_2d`). The gradient of the
-log-likelihood has two phases (``eq-cd``):
+log-likelihood has two phases:
 
 .. math::
     \nabla_\theta \mathbb E_{p_{\mathrm{data}}}[\log p_\theta(x)]
@@ -165,12 +165,15 @@ def _check_penalty(penalty: float) -> float:
 def cd_loss(energy: EnergyMLP, data: Tensor, negatives: Tensor, penalty: float = 0.1) -> Tensor:
     r"""The contrastive-divergence surrogate :math:`\overline{E_\theta(x^+)} - \overline{E_\theta(x^-)} +
     \lambda\,\overline{E_\theta(x^+)^2 + E_\theta(x^-)^2}` on a data batch :math:`x^+` and model samples
-    :math:`x^-`: its gradient is minus ``eq-cd``'s (estimated with the samples, whichever sampler gave them) plus the
-    penalty's, which sets the energies' scale: the minimum of :math:`\pm e + \lambda e^2` is at
-    :math:`e = \mp 1/(2\lambda)`. The penalty is Du & Mordatch's (2019): their objective is
-    :math:`\alpha L_2 + L_{\mathrm{ML}}`, and their released code (``openai/ebm_code_release``, ``train.py``, flag
-    ``l2_coeff``) weights it by 1, energies at about :math:`\pm 1/2`. The default ``penalty`` = 0.1 lets them
-    reach about :math:`\pm 5`."""
+    :math:`x^-`. Its gradient is
+    :math:`\overline{\nabla_\theta E_\theta(x^+)} - \overline{\nabla_\theta E_\theta(x^-)}`, minus the sample
+    estimate of the log-likelihood's gradient
+    :math:`-\mathbb E_{p_{\mathrm{data}}}[\nabla_\theta E_\theta(x)] + \mathbb E_{p_\theta}[\nabla_\theta E_\theta(x)]`
+    (whichever sampler gave the :math:`x^-`), plus the penalty's, which sets the energies' scale: the minimum of
+    :math:`\pm e + \lambda e^2` is at :math:`e = \mp 1/(2\lambda)`. The penalty is Du & Mordatch's (2019): their
+    objective is :math:`\alpha L_2 + L_{\mathrm{ML}}`, and their released code (``openai/ebm_code_release``,
+    ``train.py``, flag ``l2_coeff``) weights it by 1, energies at about :math:`\pm 1/2`. The default ``penalty`` = 0.1
+    lets them reach about :math:`\pm 5`."""
     _check_penalty(penalty)
     e_pos, e_neg = energy(data), energy(negatives.detach())
     return e_pos.mean() - e_neg.mean() + penalty * (e_pos**2 + e_neg**2).mean()
@@ -206,7 +209,10 @@ def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float =
     :math:`x^-` are ``chain_steps`` Langevin steps of size ``step_size`` (:math:`\delta`) from ``batch`` chains
     of the replay buffer (``buffer_size`` chains started uniform on :math:`[-b, b]^d`, 5 % renewed at every
     draw; :func:`negative_samples`; on average :func:`mean_chain_steps` Langevin steps behind each at the end, which
-    ``buffer.draws`` counts); Adam(``lr``) then lowers :func:`cd_loss` (the gradient ``eq-cd`` plus the
+    ``buffer.draws`` counts); Adam(``lr``) then lowers :func:`cd_loss` (whose gradient is
+    :math:`\overline{\nabla_\theta E_\theta(x^+)} - \overline{\nabla_\theta E_\theta(x^-)}`, minus the
+    log-likelihood's gradient :math:`-\mathbb E_{p_{\mathrm{data}}}[\nabla_\theta E_\theta]
+    + \mathbb E_{p_\theta}[\nabla_\theta E_\theta]` estimated with the samples, plus that of the
     penalty :math:`\lambda` = ``penalty`` on the squared energies, which sets their scale at about
     :math:`\pm 1/(2\lambda)`; Du & Mordatch's code uses 1) through :func:`~dgm_course.training.fit`. The first
     :math:`S` steps of a run are those of the run with ``steps`` = :math:`S` (nothing depends on the total), so a

@@ -1,6 +1,6 @@
 r"""Langevin dynamics: sampling from a density known only through its score :math:`\nabla_x \log p(x)`.
 
-The unadjusted Langevin algorithm (``eq-langevin``; Roberts & Tweedie 1996) takes steps
+The unadjusted Langevin algorithm (Roberts & Tweedie 1996) takes steps
 
 .. math:: x_{k+1} = x_k + \frac{\delta}{2}\nabla_x \log p(x_k) + \sqrt{\delta}\,z_k, \qquad z_k \sim \mathcal N(0, I).
 

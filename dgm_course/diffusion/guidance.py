@@ -2,8 +2,14 @@ r"""Conditional diffusion and classifier-free guidance (Ho & Salimans 2021).
 
 One network :math:`\hat\varepsilon(x_t, t, y)` learns both the conditional noise (``y`` a class) and the
 unconditional one (``y = \varnothing``, the extra label :attr:`LabelledField.null`): during training the label is
-replaced by :math:`\varnothing` with probability :math:`p_{\mathrm{uncond}}` (``eq-label-dropout``). At sampling
-time the two predictions are extrapolated with the guidance weight :math:`w \ge 0` (``eq-cfg``):
+replaced by :math:`\varnothing` with probability :math:`p_{\mathrm{uncond}}` in the simplified loss,
+
+.. math::
+    \mathbb E_{t, x_0, y, \varepsilon, \tilde y}
+    \big\lVert\hat\varepsilon(\alpha_t x_0 + \sigma_t\varepsilon, t, \tilde y) - \varepsilon\big\rVert^2, \qquad
+    \tilde y = \varnothing \text{ with probability } p_{\mathrm{uncond}}, \ \tilde y = y \text{ otherwise}.
+
+At sampling time the two predictions are extrapolated with the guidance weight :math:`w \ge 0`:
 
 .. math::
     \tilde\varepsilon(x_t, t, y) = (1 + w)\,\hat\varepsilon(x_t, t, y) - w\,\hat\varepsilon(x_t, t, \varnothing),
@@ -73,8 +79,13 @@ class _Guided(nn.Module):
 def guided(net: nn.Module, schedule: Schedule, y: Tensor | int, weight: float = 0.0) -> Denoiser:
     r"""The noise-prediction :class:`~.model.Denoiser` of ``net`` (a :class:`LabelledField`, or any module
     ``net(t, x, y)`` predicting the noise, with attributes ``dim`` and ``null``) for the labels ``y`` (one per row,
-    or one for all) with guidance weight :math:`w` = ``weight`` (``eq-cfg``): 0 is the conditional model, and
-    ``y = net.null`` the unconditional one. Every sampler of :mod:`.samplers` takes it."""
+    or one for all) with guidance weight :math:`w` = ``weight``, which predicts the noise
+
+    .. math::
+        \tilde\varepsilon(x_t, t, y) = (1 + w)\,\hat\varepsilon(x_t, t, y) - w\,\hat\varepsilon(x_t, t, \varnothing):
+
+    :math:`w = 0` is the conditional model, and ``y = net.null`` the unconditional one. Every sampler of
+    :mod:`.samplers` takes it."""
     if not weight >= 0:
         raise ValueError(f"weight must be >= 0 (0: the conditional model); got {weight!r}")
     dim: int = getattr(net, "dim")
@@ -83,8 +94,16 @@ def guided(net: nn.Module, schedule: Schedule, y: Tensor | int, weight: float = 
 
 def label_dropout_loss(net: nn.Module, schedule: Schedule, x0: Tensor, y: Tensor, p_uncond: float = 0.1,
                        time_power: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-    r"""The simplified loss of the conditional model with each label replaced by :math:`\varnothing` with
-    probability ``p_uncond`` (``eq-label-dropout``): one network learns both models."""
+    r"""The simplified loss of the conditional model on a batch ``x0`` with labels ``y``, each label replaced by
+    :math:`\varnothing` (``net.null``) with probability :math:`p_{\mathrm{uncond}}` = ``p_uncond``:
+
+    .. math::
+        \mathbb E_{t, \varepsilon, \tilde y}
+        \big\lVert\hat\varepsilon(\alpha_t x_0 + \sigma_t\varepsilon, t, \tilde y) - \varepsilon\big\rVert^2, \qquad
+        \tilde y = \varnothing \text{ with probability } p_{\mathrm{uncond}}, \ \tilde y = y \text{ otherwise},
+
+    summed over features and averaged over the batch, with the times of :func:`~.model.denoising_loss`
+    (``time_power`` as there). One network learns both models."""
     if not 0 <= p_uncond < 1:
         raise ValueError(f"p_uncond must lie in [0, 1); got {p_uncond!r}")
     if len(y) != len(x0):

@@ -1,7 +1,7 @@
 r"""One denoising model, four readings of its output, and the loss that trains it.
 
 A network :math:`\mathrm{net}(t, x_t)` sees a noisy point :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon`
-(:mod:`.schedules`). Since :math:`x_t` is known, predicting any one of these determines the others (``eq-params``):
+(:mod:`.schedules`). Since :math:`x_t` is known, predicting any one of these determines the others:
 
 - the noise, :math:`\hat\varepsilon`; the clean point, :math:`\hat x_0 = (x_t - \sigma_t\hat\varepsilon)/\alpha_t`;
 - the score, :math:`\hat s = \nabla_x \log p_t(x_t) \approx -\hat\varepsilon / \sigma_t` (Tweedie's formula:
@@ -11,11 +11,18 @@ A network :math:`\mathrm{net}(t, x_t)` sees a noisy point :math:`x_t = \alpha_t 
   Gaussian path :math:`(\alpha_t, \sigma_t)`: the two are one field.
 
 :class:`Denoiser` wraps a network with its schedule and the name of what it predicts, and answers every
-reading. :func:`denoising_loss` regresses the network's output on its target at a random time
-(``eq-simple``): for ``"eps"`` it is DDPM's simplified loss (Ho et al. 2020), for ``"score"`` denoising score
-matching weighted by :math:`\sigma_t^2` (Vincent 2011; Song et al. 2021), for ``"velocity"`` flow matching with
-the schedule's path (Lipman et al. 2023). :func:`posterior` and :func:`elbo_weight` give the terms of the
-ELBO of which the simplified loss keeps the shape and drops the weights.
+reading. :func:`denoising_loss` regresses the network's output on its target at a random time :math:`t`,
+
+.. math::
+    \mathbb E_{t, x_0, \varepsilon}\,\lambda(t)\,\big\lVert\mathrm{net}(t, \alpha_t x_0 + \sigma_t\varepsilon)
+    - \text{target}\big\rVert^2,
+
+with the target :math:`\varepsilon`, :math:`x_0`, :math:`-\varepsilon/\sigma_t` or
+:math:`\dot\alpha_t x_0 + \dot\sigma_t\varepsilon` (for ``"eps"``, ``"x0"``, ``"score"``, ``"velocity"``) and
+:math:`\lambda = 1`, but :math:`\lambda = \sigma_t^2` for the score: for ``"eps"`` it is DDPM's simplified loss
+(Ho et al. 2020), for ``"score"`` denoising score matching weighted by :math:`\sigma_t^2` (Vincent 2011; Song et al.
+2021), for ``"velocity"`` flow matching with the schedule's path (Lipman et al. 2023). :func:`posterior` and
+:func:`elbo_weight` give the terms of the ELBO of which the simplified loss keeps the shape and drops the weights.
 """
 
 from __future__ import annotations
@@ -164,7 +171,7 @@ def denoising_loss(model: Denoiser, x0: Tensor, generator: torch.Generator | Non
 
 def posterior(schedule: Schedule, x0: Tensor, xt: Tensor, r: float, t: float) -> tuple[Tensor, float]:
     r"""The forward process's posterior :math:`q(x_r \mid x_t, x_0) = \mathcal N(\tilde\mu, \tilde\sigma^2 I)`
-    at an earlier time :math:`r < t` (``eq-posterior``), with :math:`\alpha_{t|r} = \alpha_t/\alpha_r`,
+    at an earlier time :math:`r < t`, with :math:`\alpha_{t|r} = \alpha_t/\alpha_r`,
     :math:`\sigma_{t|r}^2 = \sigma_t^2 - \alpha_{t|r}^2\sigma_r^2`:
 
     .. math::
@@ -186,7 +193,7 @@ def posterior(schedule: Schedule, x0: Tensor, xt: Tensor, r: float, t: float) ->
 def elbo_weight(schedule: Schedule, r: float, t: float) -> float:
     r"""The weight of :math:`\lVert\varepsilon - \hat\varepsilon\rVert^2` in the ELBO's term
     :math:`\mathrm{KL}\big(q(x_r \mid x_t, x_0)\,\|\,p_\theta(x_r \mid x_t)\big)` (an earlier time :math:`r < t`)
-    when :math:`p_\theta` is the posterior with :math:`\hat x_0` in place of :math:`x_0` (``eq-elbo-weight``):
+    when :math:`p_\theta` is the posterior with :math:`\hat x_0` in place of :math:`x_0`:
     :math:`\tfrac12\big(\mathrm{SNR}(r)/\mathrm{SNR}(t) - 1\big)`. Its size shrinks with the step :math:`t - r`:
     only the ratios of these weights compare with the simplified loss's equal weights."""
     if not 0 < r < t <= schedule.t_max:

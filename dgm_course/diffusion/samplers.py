@@ -4,7 +4,7 @@ All start from :math:`x_{t_{\max}} \sim \mathcal N(0, \sigma_{t_{\max}}^2 I)` an
 :math:`t_N = t_{\max} > \dots > t_1 > t_0 = 0` of equal steps; the network is evaluated at :math:`t_N, \dots, t_1`
 (``steps`` evaluations).
 
-- :func:`ddim` (Song, Meng & Ermon 2021), one step from :math:`t` to an earlier time :math:`r < t` (``eq-ddim``):
+- :func:`ddim` (Song, Meng & Ermon 2021), one step from :math:`t` to an earlier time :math:`r < t`:
 
   .. math::
       x_r = \alpha_r\hat x_0 + \sqrt{\sigma_r^2 - c^2}\,\hat\varepsilon + c\,z, \qquad

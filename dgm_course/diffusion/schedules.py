@@ -1,7 +1,7 @@
 r"""Noise schedules: the forward process :math:`x_t = \alpha_t x_0 + \sigma_t \varepsilon` of diffusion models.
 
 Time runs from the data (:math:`t = 0`) to the noise (:math:`t = t_{\max}`, 1 for every schedule but the cosine
-one); :math:`\varepsilon \sim \mathcal N(0, I)` (``eq-forward``). A schedule is the pair :math:`(\alpha_t, \sigma_t)`
+one); :math:`\varepsilon \sim \mathcal N(0, I)`. A schedule is the pair :math:`(\alpha_t, \sigma_t)`
 with its time derivatives, from which the other quantities of the process follow:
 
 .. math::

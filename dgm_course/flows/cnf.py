@@ -2,7 +2,7 @@ r"""Continuous normalizing flows (Chen et al. 2018; Grathwohl et al. 2019): a fl
 
 The generator :math:`g` is the time-1 map of :math:`\frac{dz_t}{dt} = h_\phi(t, z_t)`: a latent
 :math:`z_0 \sim \mathcal N(0, I)` is carried to the data point :math:`x = z_1` (time 0 is latent, time 1
-is data). Along a trajectory the log-density obeys the instantaneous change of variables (``eq-icov``)
+is data). Along a trajectory the log-density obeys the instantaneous change of variables
 
 .. math::
     \frac{d \log p(z_t)}{dt} = -\operatorname{tr}\Big(\frac{\partial h_\phi}{\partial z}(t, z_t)\Big),

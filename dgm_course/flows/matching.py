@@ -8,7 +8,7 @@ per-example paths. The conditional optimal-transport path joins a latent draw :m
     x_t = \big(1 - (1 - \sigma_{\min})t\big)\,x_0 + t\,x_1, \qquad
     u_t(x_t \mid x_1) = \frac{d x_t}{dt} = x_1 - (1 - \sigma_{\min})\,x_0.
 
-The conditional flow-matching loss (``eq-cfm``) regresses the field on these velocities,
+The conditional flow-matching loss regresses the field on these velocities,
 
 .. math::
     \mathcal L_{\mathrm{CFM}}(\phi) = \mathbb E_{t \sim U[0,1],\, x_0 \sim p_0,\, x_1 \sim p_{\mathrm{data}}}

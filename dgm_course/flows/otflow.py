@@ -9,7 +9,7 @@ The velocity is :math:`v(x, t) = -\nabla_x \Phi(x, t)` for a scalar potential on
 a two-layer ResNet with :math:`\sigma(z) = \log\cosh z` (so :math:`\sigma' = \tanh`,
 :math:`\sigma'' = 1 - \tanh^2`) and a symmetric :math:`A`. Optimal transport for the kinetic energy has
 exactly this form, with :math:`\Phi` solving the Hamilton-Jacobi-Bellman equation
-:math:`\partial_t \Phi - \tfrac12\|\nabla_x\Phi\|^2 = 0` (``eq-hjb``). Training adds to the NLL the
+:math:`\partial_t \Phi - \tfrac12\|\nabla_x\Phi\|^2 = 0`. Training adds to the NLL the
 transport cost :math:`\int_0^1 \tfrac12\|v\|^2 dt` and the HJB residual along the trajectories.
 
 The trace needed by the instantaneous change of variables, :math:`\operatorname{tr}\partial v/\partial x
@@ -125,7 +125,7 @@ def otflow(dim: int, width: int = 32, rank: int = 10, steps: int = 8, method: st
 
 
 def otflow_loss(flow: Flow, x: Tensor, cost: float = 1.0, hjb: float = 1.0) -> Tensor:
-    r"""The OT-Flow objective on a batch ``x`` (``eq-otflow-loss``):
+    r"""The OT-Flow objective on a batch ``x``, with :math:`\alpha_L` = ``cost`` and :math:`\alpha_R` = ``hjb``:
 
     .. math::
         \mathbb E_x\Big[-\log p_\theta(x) + \alpha_L \int_0^1 \tfrac12\|v(z_t, t)\|^2 dt

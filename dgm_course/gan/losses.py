@@ -2,7 +2,7 @@ r"""The losses of GANs and Wasserstein GANs, each a line of code on the discrimi
 
 The discriminator :math:`d_\phi(x) = \sigma(D_\phi(x))` is given by its logit :math:`D_\phi(x)`, so that
 :math:`\log d = -\operatorname{softplus}(-D)` and :math:`\log(1 - d) = -\operatorname{softplus}(D)` are
-computed without taking the log of 0. The GAN value (``eq-gan-value``) is
+computed without taking the log of 0. The GAN value is
 
 .. math::
     J_{\mathrm{GAN}}(\theta, \phi) = \mathbb E_x[\log d_\phi(x)] + \mathbb E_z[\log(1 - d_\phi(g_\theta(z)))],
@@ -27,8 +27,9 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 
 def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
     r"""The generator's side of the minimax game, :math:`\mathbb E_z[\log(1 - d(g(z)))]`: its gradient
-    vanishes when the discriminator confidently rejects the samples (:math:`d(g(z)) \to 0`), early in
-    training (``eq-saturation``)."""
+    vanishes when the discriminator confidently rejects the samples (:math:`d(g(z)) \to 0`), early in training,
+    since with respect to each logit :math:`D = D(g(z))`,
+    :math:`\partial_D \log\big(1 - \sigma(D)\big) = -\sigma(D) = -d \to 0`."""
     return -F.softplus(fake_logits).mean()
 
 
@@ -39,8 +40,9 @@ def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
 
 
 def critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
-    r"""The Wasserstein critic's loss, minus the Kantorovich-Rubinstein objective:
-    :math:`\mathbb E_z[c(g(z))] - \mathbb E_x[c(x)]` (``eq-kr``)."""
+    r"""The Wasserstein critic's loss :math:`\mathbb E_z[c(g(z))] - \mathbb E_x[c(x)]`: minus the
+    Kantorovich-Rubinstein objective :math:`\mathbb E_x[c(x)] - \mathbb E_z[c(g(z))]`, whose supremum over the
+    1-Lipschitz critics :math:`c` is :math:`W_1(P_X, P_{g(Z)})`."""
     return fake_scores.mean() - real_scores.mean()
 
 
@@ -51,7 +53,7 @@ def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
 
 def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
                      eps: Tensor | None = None) -> Tensor:
-    r"""The gradient penalty of WGAN-GP (Gulrajani et al. 2017, ``eq-gp``):
+    r"""The gradient penalty of WGAN-GP (Gulrajani et al. 2017):
 
     .. math::
         \mathbb E_{\hat x}\big[(\lVert \nabla_{\hat x} c(\hat x)\rVert_2 - 1)^2\big], \qquad

@@ -1,15 +1,16 @@
 r"""The pieces of the evidence lower bound, one function a formula.
 
 With a prior :math:`p_Z = \mathcal N(0, I_q)`, a decoder :math:`p_\theta(x \mid z)` and an encoder
-:math:`q_\psi(z \mid x) = \mathcal N(\mu_\psi(x), \operatorname{diag}\sigma^2_\psi(x))`, the ELBO (``eq-elbo``) is
+:math:`q_\psi(z \mid x) = \mathcal N(\mu_\psi(x), \operatorname{diag}\sigma^2_\psi(x))`, the ELBO is
 
 .. math::
     \log p_\theta(x) \ \ge\ \mathcal L(x) = \mathbb E_{q_\psi(z \mid x)}\big[\log p_\theta(x \mid z)\big]
     - \mathrm{KL}\big(q_\psi(z \mid x)\,\|\,p_Z\big),
 
 estimated with the reparameterization :math:`z = \mu + \sigma \odot \varepsilon`,
-:math:`\varepsilon \sim \mathcal N(0, I)` (``eq-reparam``), and the KL term in closed form (``eq-kl``).
-The importance-weighted bound of Burda et al. (2016) (``eq-iwae``) averages :math:`k` weights inside the log,
+:math:`\varepsilon \sim \mathcal N(0, I)`, and the KL term in closed form,
+:math:`\mathrm{KL} = \frac12 \sum_j \big(\sigma_j^2 + \mu_j^2 - 1 - \log\sigma_j^2\big)`.
+The importance-weighted bound of Burda et al. (2016) averages :math:`k` weights inside the log,
 
 .. math::
     \mathcal L_k(x) = \mathbb E\Big[\log \frac1k \sum_{i=1}^k \frac{p_\theta(x, z_i)}{q_\psi(z_i \mid x)}\Big],
@@ -49,13 +50,14 @@ def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
 
 def gaussian_kl(mean: Tensor, log_var: Tensor) -> Tensor:
     r"""Closed-form :math:`\mathrm{KL}\big(\mathcal N(\mu, \operatorname{diag} e^{v}) \,\|\, \mathcal N(0, I)\big)
-    = \frac12 \sum_j \big(e^{v_j} + \mu_j^2 - 1 - v_j\big)` per example (``eq-kl``)."""
+    = \frac12 \sum_j \big(e^{v_j} + \mu_j^2 - 1 - v_j\big)` per example."""
     return _sum_events(0.5 * (torch.exp(log_var) + mean**2 - 1 - log_var))
 
 
 def reparameterize(mean: Tensor, log_var: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    r"""A draw :math:`z = \mu + e^{v/2} \odot \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`
-    (``eq-reparam``): random only through :math:`\varepsilon`, so gradients flow to :math:`\mu` and :math:`v`."""
+    r"""A draw :math:`z = \mu + e^{v/2} \odot \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I)`, with
+    :math:`\mu` = ``mean`` and :math:`v` = ``log_var``: random only through :math:`\varepsilon`, so gradients flow
+    to :math:`\mu` and :math:`v`."""
     eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
     return mean + torch.exp(0.5 * log_var) * eps
 

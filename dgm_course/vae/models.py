@@ -108,7 +108,13 @@ class VAE(nn.Module):
         return self.log_likelihood(x, z).mean(dim=0), gaussian_kl(mean, log_var)
 
     def elbo(self, x: Tensor, samples: int = 1, generator: torch.Generator | None = None) -> Tensor:
-        r"""The evidence lower bound :math:`\mathcal L(x)` per example (``eq-elbo``), in nats."""
+        r"""The evidence lower bound per example, in nats,
+
+        .. math::
+            \mathcal L(x) = \mathbb E_{q_\psi(z \mid x)}[\log p_\theta(x \mid z)]
+            - \mathrm{KL}\big(q_\psi(z \mid x)\,\|\,p_Z\big),
+
+        the first term a ``samples``-draw reparameterized average, the second in closed form (:meth:`elbo_terms`)."""
         reconstruction, kl = self.elbo_terms(x, samples, generator)
         return reconstruction - kl
 
@@ -119,8 +125,14 @@ class VAE(nn.Module):
         return -(reconstruction - beta * kl).mean()
 
     def iwae_bound(self, x: Tensor, k: int, chunk: int = 500, generator: torch.Generator | None = None) -> Tensor:
-        r"""The importance-weighted bound :math:`\mathcal L_k(x)` per example (``eq-iwae``), with the
-        :math:`k` draws taken ``chunk`` at a time so that memory stays bounded for large :math:`k`."""
+        r"""The importance-weighted bound per example, in nats,
+
+        .. math::
+            \mathcal L_k(x) = \mathbb E\Big[\log \frac1k \sum_{i=1}^k
+            \frac{p_\theta(x \mid z_i)\,p_Z(z_i)}{q_\psi(z_i \mid x)}\Big],
+
+        estimated with one set of :math:`k` draws :math:`z_i \sim q_\psi(z \mid x)`, taken ``chunk`` at a time so that
+        memory stays bounded for large :math:`k`."""
         x = self.check(x)
         k, chunk = positive_int(k, "k"), positive_int(chunk, "chunk")
         mean, log_var = self.encode(x)

@@ -14,16 +14,20 @@ from __future__ import annotations
 import ast
 import json
 import os
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MARK = "# NBVAL_CHECK_OUTPUT"
+sys.path.insert(0, str(ROOT / "scripts"))
+import notebooks as tool  # noqa: E402  (scripts/notebooks.py: the mark and the notebooks, as it records them)
+
+MARK = tool.MARK
 HTML = os.environ.get("DGM_BOOK_HTML")
 pytestmark = pytest.mark.skipif(not HTML, reason="set DGM_BOOK_HTML to a built book (scripts/test.sh does)")
-CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+CHAPTERS = [p.stem for p in tool.NOTEBOOKS]
 
 
 def _executed(stem: str) -> tuple[nbformat.NotebookNode, str]:

@@ -21,6 +21,8 @@ The parts, one concept a module, in the book's notation:
   and ``score_2d``, the one judge of samples of the plane.
 - :mod:`dgm_course.compare` -- every model of the course that draws 2-D points, trained and judged the same way
   (the course table).
+- :mod:`dgm_course.contract` -- what every model of the course offers (its objective, its sampler, its density and of
+  which kind, its evaluations per sample), and the one validator.
 - :mod:`dgm_course.training` -- the one training loop; :mod:`dgm_course.checkpoint` its checkpoints.
 - :mod:`dgm_course.plotting` -- samples, densities, image grids, trajectories and animations.
 - :mod:`dgm_course.budget` -- the ``smoke`` / ``book`` / ``gpu`` budget switch, the ``DGM_SEED`` switch, and the
@@ -30,13 +32,16 @@ The parts, one concept a module, in the book's notation:
 
 Which way the imports go: ``data``, ``ode``, ``metrics``, ``plotting``, ``budget`` and ``checkpoint`` know nothing of
 models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``diffusion``, ``autoregressive``, ``ebm``,
-``applications``) know nothing of notebooks; ``training`` knows a model only through its loss functions and its
-``state_dict``; ``compare`` and ``exercises`` sit on top of everything.
+``applications``) know nothing of notebooks and share ``contract`` (which knows ``training``'s phases only);
+``training`` knows a model only through its loss functions and its ``state_dict``; ``compare`` and ``exercises`` sit
+on top of everything.
 
 Where a new model family plugs in: its module (or subpackage) beside the others, with its equations, arguments and
-returns in the docstrings and the shared checks of ``_checks``; trained through :func:`dgm_course.training.fit` (a loss
-function, or :class:`~dgm_course.training.Phase` objects for alternating players); a
-:class:`~dgm_course.compare.Contender` in ``compare.CONTENDERS`` so that the evaluation chapter's table has its row;
+returns in the docstrings and the shared checks of ``_checks``; its model class satisfying
+:class:`~dgm_course.contract.Generative`, so that :func:`dgm_course.training.fit` trains its objective (a loss
+function, or :class:`~dgm_course.training.Phase` objects for alternating players) and the judge reads its samples
+and density; a :class:`~dgm_course.compare.Contender` in ``compare.CONTENDERS`` so that the evaluation chapter's table
+has its row, with no adapter;
 its chapter in ``notebooks/`` (with its sanity cell of :class:`~dgm_course.notebook.Claim` objects); its benchmark
 under ``benchmarks/``, printing a table over three seeds.
 """

@@ -20,6 +20,7 @@ property.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import torch
@@ -33,8 +34,10 @@ from ._checks import one_of, positive_int
 class Autoregressive(nn.Module):
     r"""Base class: a subclass sets ``dim`` and implements ``logits(x)`` (batch, d) -> (batch, d), in which output
     :math:`j` may depend only on the inputs before :math:`j` in ``order`` (a buffer: ``order[j]`` is input
-    :math:`j`'s position; the natural order unless the subclass changes it)."""
+    :math:`j`'s position; the natural order unless the subclass changes it). It satisfies the course's model contract
+    (:mod:`dgm_course.contract`) with an exact density; a sample costs :math:`d` evaluations of the network."""
 
+    density = "exact"
     dim: int
 
     order: Tensor  # a buffer: the order of the coordinates
@@ -65,6 +68,15 @@ class Autoregressive(nn.Module):
     def nll(self, x: Tensor) -> Tensor:
         """The mean negative log-likelihood of a batch (nats): the training loss."""
         return -self.log_prob(x).mean()
+
+    def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
+        """The training loss, whatever the run's length: maximum likelihood, :meth:`nll`."""
+        return self.nll
+
+    @property
+    def evaluations(self) -> int:
+        """Network evaluations per sample: one per coordinate."""
+        return self.dim
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -2,7 +2,9 @@ r"""Every model of the course that draws points of the plane (all but the autore
 binary images), trained and judged the same way on a 2-D data set: the course-wide table.
 
 :data:`CONTENDERS` names each model with the notebook of the chapter that derives it, its size and its training budget
-(steps, batch, learning rate; a GAN's recipe), sized so that each trains in seconds on 2 CPU cores.
+(steps, batch, learning rate; a GAN's recipe), sized so that each trains in seconds on 2 CPU cores. Every model is
+taken through the course's contract (:mod:`dgm_course.contract`: its objective, its sampler, its density and of which
+kind, its evaluations per sample), so a new family joins the table with a :class:`Contender` and no adapter.
 :func:`train` trains one through :func:`~dgm_course.training.fit`; :func:`judge` measures it on held-out data
 (:func:`~dgm_course.data.toy2d.held_out`) with the same code for every model:
 
@@ -14,7 +16,7 @@ binary images), trained and judged the same way on a 2-D data set: the course-wi
   :math:`[-7, 7]^2`, the mass outside neglected), an upper bound for the VAE (minus the IWAE bound); none for the
   generators;
 - modes captured and high-quality samples on the Gaussian mixtures (:func:`~dgm_course.metrics.mode_coverage`);
-- training time, and the time to draw 10,000 samples.
+- training time, the time to draw 10,000 samples, and the network evaluations a sample costs.
 """
 
 from __future__ import annotations
@@ -25,137 +27,71 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from . import budget, ebm, latent, ode
+from . import budget, contract, ebm
 from ._checks import one_of, positive_int
+from .contract import Generative
 from .data import toy2d
-from .diffusion import Denoiser, Schedule, ddim, denoising_loss, probability_flow
-from .flows import CNF, Flow, TimeField, flow_matching_loss, otflow, otflow_loss, realnvp, spline_flow
+from .diffusion import Diffusion, Schedule
+from .flows import CNF, Flow, FlowMatching, TimeField, otflow, realnvp, spline_flow
 from .gan import TEXTBOOK, Recipe
-from .gmmn import energy_generator
-from .langevin import langevin
+from .gmmn import EnergyGenerator, energy_generator
 from .metrics import energy_test, held_out_nll, score_2d
-from .training import History, Phase, fit
-from .vae import mlp_vae
+from .training import History, fit
+from .vae import VAE, mlp_vae
 
 Sampler = Callable[[int, torch.Generator | None], Tensor]
 
 
-@dataclass
-class Model:
-    """One model ready for :func:`~dgm_course.training.fit`: the module that owns the parameters, its loss (or
-    phases), how to draw from it, and its log-density where it has one (``likelihood`` says which kind: "exact",
-    "quadrature" for a normalising constant integrated on a grid, "upper bound" for an NLL bounded from above,
-    or "none")."""
-
-    module: nn.Module
-    loss: Callable[[Tensor], Tensor] | list[Phase]
-    sample: Sampler
-    log_prob: Callable[[Tensor], Tensor] | None = None
-    likelihood: str = "none"
-
-
 @dataclass(frozen=True)
 class Contender:
-    """A model of the course at the table's size and budget. ``make()`` builds it untrained, and :func:`train`
-    fits it for ``steps`` steps with Adam(``lr``) on batches of ``batch``, the rate decaying along a cosine when
-    ``cosine`` (``lr`` None: a model whose loss is a list of phases brings its own optimisers). A GAN is given by
-    its :class:`~dgm_course.gan.Recipe` instead (:meth:`gan`): its batch, its two optimisers and their schedule
-    are the recipe's."""
+    """A model of the course at the table's size and budget. ``make()`` builds it untrained (any model that satisfies
+    the course's contract, :mod:`dgm_course.contract`), and :func:`train` fits its ``objective`` for ``steps`` steps
+    with Adam(``lr``) on batches of ``batch``, the rate decaying along a cosine when ``cosine``. A model whose
+    objective is a game's phases brings its own optimisers: its ``lr`` is None (:meth:`gan`)."""
 
     name: str
     chapter: str
     steps: int
     batch: int
     lr: float | None
-    make: Callable[[], Model] | Recipe
+    make: Callable[[], Generative]
     cosine: bool = True
 
     def __post_init__(self) -> None:
         positive_int(self.steps, f"{self.name}: steps")
         positive_int(self.batch, f"{self.name}: batch")
-        if isinstance(self.make, Recipe) and self.lr is not None:
-            raise ValueError(f"{self.name}: a GAN's optimisers are its recipe's, so its lr must be None; use "
-                             "Contender.gan(name, chapter, steps, recipe)")
 
     @classmethod
     def gan(cls, name: str, chapter: str, steps: int, recipe: Recipe) -> Contender:
-        """A GAN contender: ``recipe`` trained for ``steps`` rounds (its ``steps`` field is replaced)."""
-        return cls(name, chapter, steps, recipe.batch, None, recipe, cosine=False)
-
-    def build(self, steps: int) -> Model:
-        """The untrained model for a run of ``steps`` steps (a GAN's cosine schedules span them)."""
-        if not isinstance(self.make, Recipe):
-            return self.make()
-        recipe = self.make.but(steps=steps)
-        gan = recipe.build()
-        return Model(gan, recipe.phases(gan), gan.sample)
+        """A GAN contender: ``recipe``'s GAN trained for ``steps`` rounds, with the recipe's batch, optimisers and
+        schedules (its ``steps`` field is replaced)."""
+        return cls(name, chapter, steps, recipe.batch, None, recipe.build, cosine=False)
 
 
-def flow_model(flow: Flow) -> Model:
-    """A normalizing flow as a :class:`Model`: trained by its NLL, with its exact log-density."""
-    return Model(flow, flow.nll, flow.sample, flow.log_prob, "exact")
+def _ml_cnf() -> Flow:
+    return Flow(CNF(TimeField(2, 64, 3), 2, method="rk4", steps=8))
 
 
-def _continuous(flow: Flow, module: nn.Module, loss: Callable[[Tensor], Tensor]) -> Model:
-    r"""A continuous flow: trained by ``loss``, scored by the flow's log-density, and sampled by carrying
-    :math:`z \sim \mathcal N(0, I)` from :math:`t = 0` to 1 with the velocity alone (a sample needs no
-    divergence, which costs one backward pass per dimension)."""
-    cnf = flow.bijection
-    if not isinstance(cnf, CNF):
-        raise ValueError(f"a continuous flow's bijection is a CNF; got {type(cnf).__name__}")
-
-    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
-        return ode.solve(cnf.field, latent.draw(n, cnf.dim, flow.loc, generator), 0.0, 1.0, cnf.steps, cnf.method)
-
-    return Model(module, loss, sample, flow.log_prob, "exact")
+def _otflow() -> Flow:
+    return otflow(2, width=64, steps=8, cost=0.01, hjb=0.05)
 
 
-def _ml_cnf() -> Model:
-    flow = Flow(CNF(TimeField(2, 64, 3), 2, method="rk4", steps=8))
-    return _continuous(flow, flow, flow.nll)
+def _flow_matching() -> Flow:
+    return FlowMatching(TimeField(2, 128, 4), 2, method="rk4", steps=16, time_power=3.0)
 
 
-def _otflow() -> Model:
-    flow = otflow(2, width=64, steps=8)
-    return _continuous(flow, flow, lambda x: otflow_loss(flow, x, cost=0.01, hjb=0.05))
+def _vae() -> VAE:
+    """The Gaussian-decoder VAE, sampled with the decoder's noise and scored by the IWAE bound with k = 256."""
+    return mlp_vae((2,), latent=2, hidden=128, depth=2, likelihood="gaussian", noise=True, bound_samples=256)
 
 
-def _flow_matching() -> Model:
-    velocity = TimeField(2, 128, 4)
-    flow = Flow(CNF(velocity, 2, method="rk4", steps=16))
-    return _continuous(flow, velocity, lambda x: flow_matching_loss(velocity, x, time_power=3.0))
-
-
-def _vae() -> Model:
-    vae = mlp_vae((2,), latent=2, hidden=128, depth=2, likelihood="gaussian")
-
-    def log_prob(x: Tensor) -> Tensor:  # the IWAE bound with k = 256: log p(x) from below
-        return vae.iwae_bound(x, 256)
-
-    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:  # the decoder's noise included
-        return vae.sample(n, generator, noise=True)
-
-    return Model(vae, vae.loss, sample, log_prob, "upper bound")
-
-
-def _diffusion() -> Model:
+def _diffusion() -> Diffusion:
     r"""DDPM's noise prediction on the linear schedule, trained with flow matching's network, rate and
     emphasis near the data (``time_power=3``); sampled by DDIM in 50 steps, scored by its probability-flow ODE
     (dopri5, exact trace)."""
-    model = Denoiser(TimeField(2, 128, 4), Schedule("linear"), "eps")
-
-    def loss(x: Tensor) -> Tensor:
-        return denoising_loss(model, x, time_power=3.0)
-
-    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
-        return ddim(model, n, 50, generator=generator)
-
-    def log_prob(x: Tensor) -> Tensor:  # the ODE is built where the trained model lives
-        return probability_flow(model).log_prob(x)
-
-    return Model(model, loss, sample, log_prob, "exact")
+    return Diffusion(TimeField(2, 128, 4), Schedule("linear"), "eps", sampler="ddim", sample_steps=50, time_power=3.0)
 
 
 # The energy-based model's chains start uniform on [-5, 5]^2, the largest square of the toy data sets; its density is
@@ -166,29 +102,19 @@ _EBM_GRID_BOUND, _EBM_GRID = _EBM_BOUND + 2, 500
 EBM_SAMPLE_STEPS = 200
 
 
-def _ebm() -> Model:
+def _ebm() -> ebm.EBM:
     r"""The energy-based model: an MLP energy (3 layers of 128 SiLU units) trained by contrastive
-    divergence, 20 Langevin steps of size 0.01 a training step from a replay buffer of 10,000 chains
-    (:func:`~dgm_course.ebm.contrastive_divergence`); sampled by ``EBM_SAMPLE_STEPS`` Langevin steps of size 0.01
-    from uniform points of the square (fresh chains, no buffer), scored by :math:`-E_\theta - \log Z_\theta` with
-    :math:`\log Z_\theta` on a grid (:func:`~dgm_course.ebm.log_partition`, recomputed at each call)."""
+    divergence, 20 Langevin steps of size 0.01 a training step from a replay buffer of 10,000 chains; sampled by
+    ``EBM_SAMPLE_STEPS`` Langevin steps of size 0.01 from uniform points of the square (fresh chains, no buffer),
+    scored by :math:`-E_\theta - \log Z_\theta` with :math:`\log Z_\theta` on a grid."""
     energy = ebm.EnergyMLP(2, 128, 3)
     chains = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))  # follows the seed of train()
-    loss = ebm.contrastive_divergence(energy, ebm.ReplayBuffer(2, 10_000, bound=_EBM_BOUND, generator=chains))
-
-    def sample(n: int, generator: torch.Generator | None = None) -> Tensor:
-        start = latent.uniform(n, 2, _EBM_BOUND, next(energy.parameters()), generator)
-        return langevin(energy.score, start, 0.01, EBM_SAMPLE_STEPS, generator)
-
-    def log_prob(x: Tensor) -> Tensor:
-        return ebm.log_prob(energy, x, ebm.log_partition(energy, _EBM_GRID_BOUND, _EBM_GRID))
-
-    return Model(energy, loss, sample, log_prob, "quadrature")
+    return ebm.EBM(energy, ebm.ReplayBuffer(2, 10_000, bound=_EBM_BOUND, generator=chains),
+                   sample_steps=EBM_SAMPLE_STEPS, grid_bound=_EBM_GRID_BOUND, grid=_EBM_GRID)
 
 
-def _energy() -> Model:
-    g = energy_generator(2, 2, hidden=128, depth=3)
-    return Model(g, g.loss, g.sample)
+def _energy() -> EnergyGenerator:
+    return energy_generator(2, 2, hidden=128, depth=3)
 
 
 _GAN = TEXTBOOK["nonsaturating"].but(hidden=128, lr_g=1e-3, lr_d=1e-3, cosine=True, batch=512)
@@ -196,8 +122,8 @@ _WGAN_GP = TEXTBOOK["wgan-gp"].but(hidden=128, batch=256, lr_g=5e-4, lr_d=5e-4, 
 
 #: The models of the course, in the order of their ``chapter`` notebooks, at the table's size and budget.
 CONTENDERS: dict[str, Contender] = {c.name: c for c in (
-    Contender("RealNVP", "02_normalizing_flows", 700, 512, 2e-3, lambda: flow_model(realnvp(2, 8, 64))),
-    Contender("spline flow", "02_normalizing_flows", 650, 512, 2e-3, lambda: flow_model(spline_flow(2, 4, 64))),
+    Contender("RealNVP", "02_normalizing_flows", 700, 512, 2e-3, lambda: realnvp(2, 8, 64)),
+    Contender("spline flow", "02_normalizing_flows", 650, 512, 2e-3, lambda: spline_flow(2, 4, 64)),
     Contender("ML-CNF", "03_continuous_flows", 120, 256, 5e-3, _ml_cnf),
     Contender("OT-Flow", "03_continuous_flows", 120, 256, 5e-3, _otflow),
     Contender("flow matching", "03_continuous_flows", 2500, 512, 6e-3, _flow_matching),
@@ -216,7 +142,7 @@ class Trained:
 
     contender: Contender
     dataset: str
-    model: Model
+    model: Generative
     history: History
     results: dict[str, float] = field(default_factory=dict)
     samples: Tensor | None = None
@@ -237,17 +163,19 @@ def train(name: str, dataset: str, *, scale: float = 1.0, seed: int = 0, device:
         raise ValueError(f"scale must be a positive number (1 trains for the table's steps); got {scale!r}")
     steps = max(2, round(c.steps * scale))
     torch.manual_seed(budget.seed(seed))
-    model = c.build(steps)
+    model = c.make()
+    module = contract.check(model)
+    objective = model.objective(steps)
 
     def data(n: int, g: torch.Generator) -> Tensor:
         return toy2d.sample(dataset, n, g)
 
-    if callable(model.loss) and c.lr is None:  # (fit refuses a learning rate given with phases)
+    if callable(objective) and c.lr is None:  # (fit refuses a learning rate given with phases)
         raise ValueError(f"{c.name}: a model trained by one loss function needs a learning rate; lr None is for one "
                          "trained by phases, which bring their own optimisers")
-    history = fit(model.module, model.loss, data, steps=steps, batch_size=c.batch, lr=c.lr,
+    history = fit(module, objective, data, steps=steps, batch_size=c.batch, lr=c.lr,
                   cosine=c.cosine and c.lr is not None, seed=seed, device=device, progress=progress)
-    model.module.eval()
+    module.eval()
     return Trained(c, dataset, model, history)
 
 
@@ -275,11 +203,11 @@ def judge(trained: Trained, *, n: int = 2000, n_permutations: int = 199, seed: i
         samples = model.sample(n, gen).detach().cpu().double()
     stat, p = energy_test(samples, test, n_permutations, gen)
     results = {**score_2d(samples, dataset), "statistic": stat, "p": p, "nll": math.nan, "nll_se": math.nan,
-               "train_s": trained.history.seconds, "sample_s": sampling_seconds(model.sample)}
-    log_prob = model.log_prob
-    if log_prob is not None:
-        device = next(model.module.parameters()).device
-        results["nll"], results["nll_se"] = held_out_nll(lambda x: log_prob(x.to(device).float()).cpu(), test)
+               "train_s": trained.history.seconds, "sample_s": sampling_seconds(model.sample),
+               "evaluations": model.evaluations}
+    if model.density != "none":
+        device = next(model.parameters()).device
+        results["nll"], results["nll_se"] = held_out_nll(lambda x: model.log_prob(x.to(device).float()).cpu(), test)
     trained.results.update(results)
     trained.samples = samples
     return results

@@ -23,7 +23,8 @@ name (:func:`cd_loss`, :func:`contrastive_divergence`, :func:`train_cd`) but eve
 :func:`cd_loss` is the surrogate whose gradient is that difference, plus Du & Mordatch's penalty on the squared
 energies (weight :math:`\lambda`; the course's default 0.1, where their released code uses 1). In 2-D,
 :func:`log_partition` computes :math:`\log Z_B` on a grid over a square :math:`B`, so the trained energy's density
-restricted to :math:`B` can be normalised and scored like any other model of the course. Score matching trains
+restricted to :math:`B` can be normalised and scored like any other model of the course (:class:`EBM` holds the
+energy, its buffer and its grid as one model of the course's contract). Score matching trains
 the same energy with no sample from the model at all (:func:`score_matching_loss`, Hyvärinen 2005, exact or sliced; and
 :func:`denoising_score_matching_loss`, Vincent 2011), since :math:`-\nabla_x E_\theta` does not involve
 :math:`Z_\theta`.
@@ -194,6 +195,51 @@ def contrastive_divergence(energy: EnergyMLP, buffer: ReplayBuffer, chain_steps:
         return cd_loss(energy, x, negative_samples(energy, buffer, len(x), chain_steps, step_size), penalty)
 
     return loss
+
+
+class EBM(nn.Module):
+    r"""An energy-based model as a model of the course (:mod:`dgm_course.contract`): the ``energy``, trained by
+    :func:`contrastive_divergence` from the chains of ``buffer`` (``chain_steps`` Langevin steps of size ``step_size``
+    a training step, ``penalty`` :math:`\lambda`); sampled by ``sample_steps`` Langevin steps of size ``step_size``
+    from fresh uniform points of the buffer's cube :math:`[-b, b]^d` (not from the buffer), so one sample costs
+    ``sample_steps`` evaluations of the energy's gradient; its log-density (2-D only) is
+    :math:`-E_\theta(x) - \log Z_B` with :math:`\log Z_B` by quadrature on a ``grid`` x ``grid`` grid over
+    :math:`B = [-c, c]^2`, :math:`c` = ``grid_bound`` (:func:`log_partition`, recomputed at each call)."""
+
+    density = "quadrature"
+
+    def __init__(self, energy: EnergyMLP, buffer: ReplayBuffer, *, chain_steps: int = 20, step_size: float = 0.01,
+                 penalty: float = 0.1, sample_steps: int = 200, grid_bound: float = 6.0, grid: int = 400) -> None:
+        super().__init__()
+        if buffer.dim != energy.dim:
+            raise ValueError(f"the buffer's chains have dimension {buffer.dim} but the energy's points {energy.dim}")
+        if not step_size > 0 or not grid_bound > 0:
+            raise ValueError(f"step_size and grid_bound must be positive; got {step_size!r} and {grid_bound!r}")
+        self.energy, self.buffer = energy, buffer
+        self.chain_steps, self.step_size = positive_int(chain_steps, "chain_steps"), float(step_size)
+        self.penalty, self.sample_steps = _check_penalty(penalty), positive_int(sample_steps, "sample_steps")
+        self.grid_bound, self.grid = float(grid_bound), positive_int(grid, "grid")
+
+    @property
+    def evaluations(self) -> int:
+        """Evaluations of the energy's gradient per sample: the Langevin steps."""
+        return self.sample_steps
+
+    def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
+        """The loss of one step of persistent contrastive divergence, whatever the run's length."""
+        return contrastive_divergence(self.energy, self.buffer, self.chain_steps, self.step_size, self.penalty)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` points: ``sample_steps`` Langevin steps from uniform points of the buffer's cube."""
+        start = latent.uniform(n, self.energy.dim, self.buffer.bound, next(self.energy.parameters()), generator)
+        return langevin(self.energy.score, start, self.step_size, self.sample_steps, generator)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        r""":math:`-E_\theta(x) - \log Z_B` (the class docstring; points of the plane)."""
+        if self.energy.dim != 2:
+            raise ValueError(f"the log-partition is integrated on a grid of the plane; this energy is on "
+                             f"R^{self.energy.dim}")
+        return log_prob(self.energy, x, log_partition(self.energy, self.grid_bound, self.grid))
 
 
 def train_cd(dataset: str | Tensor, *, chain_steps: int = 20, step_size: float = 0.01, steps: int = 2000,

@@ -17,18 +17,24 @@ the true gradient (Bellemare et al. 2017), which the Wasserstein distance of a m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
 from ._checks import positive_int
+from .contract import NoDensity
 from .gan.models import mlp_generator, push_forward
 from .metrics import energy_distance
 
 
-class EnergyGenerator(nn.Module):
+class EnergyGenerator(NoDensity, nn.Module):
     r"""A generator :math:`g_\theta: \mathbb R^q \to \mathbb R^d` with latent :math:`z \sim \mathcal N(0, I_q)`,
     trained by :meth:`loss` (the module docstring's :math:`\hat{\mathcal E}_U`) with
-    :func:`~dgm_course.training.fit`."""
+    :func:`~dgm_course.training.fit`. It satisfies the course's model contract (:mod:`dgm_course.contract`)
+    without a density: one evaluation of the generator a sample."""
+
+    evaluations = 1
 
     def __init__(self, generator: nn.Module, latent: int) -> None:
         super().__init__()
@@ -37,6 +43,10 @@ class EnergyGenerator(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""
         return push_forward(self.generator, self.latent, n, generator)
+
+    def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
+        """The training loss, whatever the run's length: :meth:`loss`."""
+        return self.loss
 
     def loss(self, x: Tensor) -> Tensor:
         r"""The unbiased energy distance between ``len(x)`` fresh samples and the batch ``x``."""

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from dgm_course.compare import CONTENDERS, Contender, Model, Trained, judge, train
+from dgm_course.compare import CONTENDERS, Contender, Trained, judge, train
+from dgm_course.contract import NoDensity
 from dgm_course.data import toy2d
 from dgm_course.gan import TEXTBOOK
 from dgm_course.gmmn import energy_generator
@@ -45,11 +46,16 @@ def test_an_energy_generator_learns_the_8_gaussians():
 
 
 class _Data(nn.Module):
-    """A 'model' that draws from the data set itself and knows its exact log-density."""
+    """A 'model' that draws from the data set itself and knows its exact log-density: it satisfies the contract."""
+
+    density, evaluations = "exact", 0
 
     def __init__(self, dataset: str) -> None:
         super().__init__()
         self.dataset, self.dummy = dataset, nn.Parameter(torch.zeros(()))
+
+    def objective(self, steps: int):
+        return lambda x: self.dummy * x.sum()
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return toy2d.sample(self.dataset, n, generator)
@@ -58,25 +64,35 @@ class _Data(nn.Module):
         return toy2d.log_density(self.dataset, x.double())
 
 
+class _OneMode(NoDensity, nn.Module):
+    """A 'model' that puts all its mass on the first mode of the 8 Gaussians, with no density."""
+
+    evaluations = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def objective(self, steps: int):
+        return lambda x: self.dummy * x.sum()
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        means, std = toy2d.modes("8gaussians")
+        return means[0] + std * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+
+
 def test_judge_gives_a_perfect_model_the_floors():
     """Samples of the data itself: the energy test does not reject (p > 0.01 at this seed, a level-0.01 test),
     the held-out NLL is the entropy within 4 standard errors, all 8 modes, 1 - e^-4.5 high quality."""
     data = _Data("8gaussians")
-    trained = Trained(CONTENDERS["GAN"], "8gaussians", Model(data, lambda x: x.sum(), data.sample, data.log_prob),
-                      History(losses={}, device="cpu"))
+    trained = Trained(CONTENDERS["GAN"], "8gaussians", data, History(losses={}, device="cpu"))
     r = judge(trained, n=2000, n_permutations=199)
     assert r["p"] > 0.01 and 0 <= r["energy"] < 0.01
     assert abs(r["nll"] - toy2d.entropy("8gaussians")) < 4 * r["nll_se"]
     assert r["modes"] == 8 and abs(r["hq"] - (1 - math.exp(-4.5))) < 4 * math.sqrt(0.989 * 0.011 / 2000)
     assert trained.samples.shape == (2000, 2) and r["sample_s"] >= 0
     # a model that puts all its mass on one mode: rejected, one mode, large distance
-    means, std = toy2d.modes("8gaussians")
-
-    def one_mode(n: int, g: torch.Generator | None = None) -> torch.Tensor:
-        return means[0] + std * torch.randn(n, 2, generator=g, dtype=torch.float64)
-
-    collapsed = Trained(CONTENDERS["GAN"], "8gaussians", Model(data, lambda x: x.sum(), one_mode),
-                        History(losses={}, device="cpu"))
+    collapsed = Trained(CONTENDERS["GAN"], "8gaussians", _OneMode(), History(losses={}, device="cpu"))
     bad = judge(collapsed, n=100, n_permutations=99)
     assert bad["p"] == pytest.approx(0.01) and bad["energy"] > 0.5 and math.isnan(bad["nll"])
 
@@ -99,18 +115,22 @@ def test_score_is_the_one_judge_of_samples():
 
 
 def test_a_contender_is_a_builder_with_its_rate_or_a_gan_recipe_handed_whole():
-    gan = Contender.gan("GAN-16", "5", 30, TEXTBOOK["nonsaturating"].but(hidden=16, cosine=True, batch=64))
+    recipe = TEXTBOOK["nonsaturating"].but(hidden=16, cosine=True, batch=64)
+    gan = Contender.gan("GAN-16", "5", 30, recipe)
     assert (gan.batch, gan.lr, gan.cosine) == (64, None, False)
-    discriminator, generator = gan.build(30).loss
+    discriminator, generator = gan.make().objective(30)
     assert discriminator.scheduler.T_max == 30  # the recipe's schedule spans the run's steps
-    with pytest.raises(ValueError, match="its lr must be None"):
-        Contender("GAN-16", "5", 30, 64, 1e-3, TEXTBOOK["nonsaturating"])  # a rate the recipe would ignore
-    CONTENDERS["VAE without a rate"] = Contender("VAE without a rate", "4", 5, 64, None, CONTENDERS["VAE"].make)
+    wrong = {"GAN with a rate": Contender("GAN with a rate", "5", 5, 64, 1e-3, recipe.build),  # ignored by a game
+             "VAE without a rate": Contender("VAE without a rate", "4", 5, 64, None, CONTENDERS["VAE"].make)}
+    CONTENDERS.update(wrong)
     try:
+        with pytest.raises(ValueError, match="phases bring their own optimizers"):
+            train("GAN with a rate", "moons")
         with pytest.raises(ValueError, match="needs a learning rate"):  # not a silent default rate
             train("VAE without a rate", "moons")
     finally:
-        del CONTENDERS["VAE without a rate"]
+        for name in wrong:
+            del CONTENDERS[name]
 
 
 @pytest.mark.slow
@@ -133,7 +153,7 @@ def test_every_contender_trains_and_is_judged(name):
         log_prob = trained.model.log_prob
         with torch.no_grad():
             own = -log_prob(test.float()).double().mean()
-        if trained.model.likelihood in ("exact", "quadrature"):
+        if trained.model.density in ("exact", "quadrature"):
             assert r["nll"] == pytest.approx(float(own), rel=1e-5)
         else:  # the VAE's bound is a Monte Carlo estimate: two draws agree within their standard errors
             assert abs(r["nll"] - float(own)) < 6 * r["nll_se"]

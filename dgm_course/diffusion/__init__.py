@@ -7,6 +7,8 @@ r"""Diffusion and score-based models: noise schedules, one denoising model, its 
   the ELBO's weights;
 - :mod:`.samplers` -- DDIM and DDPM's ancestral sampler, Euler-Maruyama for the reverse SDE, the
   probability-flow ODE as a :class:`~dgm_course.flows.Flow`, annealed Langevin dynamics;
+- :mod:`.generative` -- :class:`Diffusion`: a denoiser with its loss settings, its sampler and its density, as a
+  model of the course;
 - :mod:`.unet` -- :class:`UNet`, the small U-Net for images (on flat rows, so every sampler takes it);
 - :mod:`.guidance` -- conditional models (:class:`LabelledField`), label dropout and classifier-free guidance;
 - :mod:`.exact` -- exact scores of noised Gaussian mixtures, to check all of the above against.
@@ -15,6 +17,7 @@ Langevin dynamics itself lives in :mod:`dgm_course.langevin` (the energy-based m
 """
 
 from .exact import ExactScore
+from .generative import SAMPLERS, Diffusion
 from .guidance import LabelledField, guided, label_dropout_loss
 from .model import PARAMETERISATIONS, Denoiser, denoising_loss, elbo_weight, noisy, posterior
 from .samplers import ancestral, annealed_langevin, ddim, ddim_step, euler_maruyama, probability_flow
@@ -24,7 +27,9 @@ from .unet import UNet
 __all__ = [
     "KINDS",
     "PARAMETERISATIONS",
+    "SAMPLERS",
     "Denoiser",
+    "Diffusion",
     "ExactScore",
     "LabelledField",
     "Schedule",

@@ -15,8 +15,8 @@ from .base import Bijection, Compose, Flow
 from .cnf import CNF, TimeField, cnf
 from .coupling import AffineCoupling, Coupling, SplineCoupling, realnvp, spline_flow
 from .elementwise import ActNorm, ElementwiseAffine, Permutation
-from .matching import flow_matching_loss
-from .otflow import OTField, otflow, otflow_loss
+from .matching import FlowMatching, flow_matching_loss
+from .otflow import OTField, OTFlow, otflow, otflow_loss
 from .splines import rational_quadratic_spline
 
 __all__ = [
@@ -28,7 +28,9 @@ __all__ = [
     "Coupling",
     "ElementwiseAffine",
     "Flow",
+    "FlowMatching",
     "OTField",
+    "OTFlow",
     "Permutation",
     "SplineCoupling",
     "TimeField",

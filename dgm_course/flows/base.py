@@ -14,12 +14,13 @@ change of variables needs only ``forward``:
 .. math::
     \log p_\theta(x) = \log p_Z(f(x)) + \log|\det \nabla f(x)|,
 
-and sampling runs ``inverse`` on latent draws :math:`z \sim \mathcal N(0, I)`.
+and sampling runs the inverse on latent draws :math:`z \sim \mathcal N(0, I)` (``invert``: the inverse without its
+log-determinant, which a sample does not need).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +50,17 @@ class Bijection(nn.Module):
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
         r"""``(f⁻¹(y), log|det ∇f⁻¹(y)|)`` for ``y`` of shape (batch, dim) (the module docstring)."""
         raise NotImplementedError
+
+    def invert(self, y: Tensor) -> Tensor:
+        r""":math:`f^{-1}(y)` alone, without its log-determinant (what a sample needs): ``inverse(y)[0]``, unless a
+        bijection has a cheaper way (a continuous flow's solve without the divergence)."""
+        return self.inverse(y)[0]
+
+    @property
+    def evaluations(self) -> int:
+        """Evaluations of a network that :meth:`invert` costs: one (a coupling's conditioner), none for a layer
+        without a network, an ODE solver's evaluations for a continuous flow."""
+        return 1
 
 
 class Compose(Bijection):
@@ -81,6 +93,11 @@ class Compose(Bijection):
         """Each layer inverted, in reverse order, their log-determinants added."""
         return self._cascade(y, [layer.inverse for layer in reversed(self.layers)])
 
+    @property
+    def evaluations(self) -> int:
+        """The layers' evaluations, added."""
+        return sum(layer.evaluations for layer in self.layers if isinstance(layer, Bijection))
+
     @staticmethod
     def _cascade(x: Tensor, maps: list) -> tuple[Tensor, Tensor]:
         """Apply ``maps`` in order, adding up their log-determinants (either direction)."""
@@ -99,9 +116,11 @@ class Flow(nn.Module):
         \log p_\theta(x) = \log p_Z(f(x)) + \log|\det \nabla f(x)|
         \qquad\text{(the change of variables)}
 
-    Training minimises :meth:`nll`, the average negative log-likelihood of a batch.
+    Training minimises :meth:`nll`, the average negative log-likelihood of a batch. A flow satisfies the course's
+    model contract (:mod:`dgm_course.contract`) with an exact density.
     """
 
+    density = "exact"
     loc: Tensor  # a buffer: the base distribution's mean
 
     def __init__(self, bijection: Bijection) -> None:
@@ -131,10 +150,18 @@ class Flow(nn.Module):
         r"""The loss: :math:`-\frac1n \sum_i \log p_\theta(x_i)` (nats per sample)."""
         return -self.log_prob(x).mean()
 
+    def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
+        """The training loss, whatever the run's length: maximum likelihood, :meth:`nll`."""
+        return self.nll
+
+    @property
+    def evaluations(self) -> int:
+        """Network evaluations per sample: the bijection's (one pass, or an ODE solver's evaluations)."""
+        return self.bijection.evaluations
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` points :math:`x = g(z) = f^{-1}(z)`, :math:`z \\sim \\mathcal N(0, I)`; shape (n, dim).
 
         Differentiable in the parameters; wrap in ``torch.no_grad()`` when only the points are needed.
         """
-        x, _ = self.bijection.inverse(self.loc + latent.draw(n, self.dim, self.loc, generator))
-        return x
+        return self.bijection.invert(self.loc + latent.draw(n, self.dim, self.loc, generator))

@@ -90,7 +90,8 @@ class CNF(Bijection):
             along the trajectory).
         adjoint: with an adaptive method, gradients by the adjoint method.
 
-    After each solve, ``evaluations`` holds the number of evaluations of ``h``.
+    ``evaluations`` is the number of evaluations of ``h`` a solve costs: ``steps`` times the fixed-step method's
+    evaluations per step, or for an adaptive method the number the last solve used (0 before any).
     """
 
     def __init__(self, field: nn.Module, dim: int, method: str = "rk4", steps: int = 8, rtol: float = 1e-5,
@@ -100,8 +101,8 @@ class CNF(Bijection):
         self.field = field
         self.trace, self.adjoint = trace, adjoint
         self.steps, self.rtol, self.atol = positive_int(steps, "steps"), rtol, atol
+        self._evaluations = 0
         self.set_solver(method, steps, rtol, atol)
-        self.evaluations = 0
 
     def set_solver(self, method: str, steps: int | None = None, rtol: float | None = None,
                    atol: float | None = None) -> CNF:
@@ -114,7 +115,13 @@ class CNF(Bijection):
         self.steps = positive_int(steps, "steps") if steps is not None else self.steps
         self.rtol = rtol if rtol is not None else self.rtol
         self.atol = atol if atol is not None else self.atol
+        self._evaluations = self.steps * ode.SOLVERS[method].evaluations if method in ode.SOLVERS else 0
         return self
+
+    @property
+    def evaluations(self) -> int:
+        """Evaluations of ``h`` per solve (the class docstring)."""
+        return self._evaluations
 
     def _velocity_and_divergence(self, t: Tensor, z: Tensor, eps: Tensor | None, graph: bool) -> tuple[Tensor, Tensor]:
         fused = getattr(self.field, "velocity_and_divergence", None)  # a field that knows its divergence (OT-Flow's)
@@ -146,10 +153,9 @@ class CNF(Bijection):
         rhs = self.augmented(eps)
         if self.method in ode.SOLVERS:
             state = ode.solve(rhs, state, t0, t1, self.steps, self.method)
-            self.evaluations = self.steps * ode.SOLVERS[self.method].evaluations
         else:
-            state, self.evaluations = ode.solve_adaptive(rhs, state, t0, t1, self.method, self.rtol, self.atol,
-                                                         self.adjoint, tuple(self.field.parameters()))
+            state, self._evaluations = ode.solve_adaptive(rhs, state, t0, t1, self.method, self.rtol, self.atol,
+                                                          self.adjoint, tuple(self.field.parameters()))
         return state[:, :-1], state[:, -1]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -159,6 +165,16 @@ class CNF(Bijection):
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Latent to data: the ODE solved from :math:`t = 0` to 1, with the integrated divergence as log-determinant."""
         return self._solve(z, 0.0, 1.0)
+
+    def invert(self, z: Tensor) -> Tensor:
+        r"""Latent to data without the log-determinant: :math:`\dot z = h(t, z)` alone from :math:`t = 0` to 1, no
+        divergence (which costs a backward pass per dimension, or a closed form, at every evaluation)."""
+        self._check(z)
+        if self.method in ode.SOLVERS:
+            return ode.solve(self.field, z, 0.0, 1.0, self.steps, self.method)
+        z, self._evaluations = ode.solve_adaptive(self.field, z, 0.0, 1.0, self.method, self.rtol, self.atol,
+                                                  self.adjoint, tuple(self.field.parameters()))
+        return z
 
     @torch.no_grad()
     def trajectory(self, z: Tensor, steps: int = 50, method: str = "rk4") -> Tensor:

@@ -20,6 +20,8 @@ class ElementwiseAffine(Bijection):
         \qquad f^{-1}(y) = e^{-a} \odot (y - b).
     """
 
+    evaluations = 0  # no network: a vector of parameters (a fixed order)
+
     def __init__(self, dim: int) -> None:
         super().__init__(dim)
         self.log_scale = nn.Parameter(torch.zeros(dim))
@@ -80,6 +82,8 @@ class Permutation(Bijection):
 
     order: Tensor  # the permutation and its inverse (buffers)
     inverse_order: Tensor
+
+    evaluations = 0  # no network: a vector of parameters (a fixed order)
 
     def __init__(self, dim: int, generator: torch.Generator | None = None) -> None:
         super().__init__(dim)

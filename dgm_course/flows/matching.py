@@ -22,13 +22,18 @@ marginal field, only where the regression spends its samples changes. ``time_pow
 for :math:`k = 1`, more and more concentrated near the data (:math:`t = 1`), where a field that carries
 mass onto sharp-edged data must vary fastest, as :math:`k` grows. Each step costs one evaluation of
 :math:`h_\phi`; the ODE is solved only to sample or to evaluate a likelihood, with
-:class:`~dgm_course.flows.cnf.CNF`.
+:class:`~dgm_course.flows.cnf.CNF`; :class:`FlowMatching` is such a flow trained by the loss.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
+
+from .base import Flow
+from .cnf import CNF
 
 
 def conditional_ot_path(x0: Tensor, x1: Tensor, t: Tensor, sigma_min: float = 1e-3) -> tuple[Tensor, Tensor]:
@@ -54,3 +59,28 @@ def flow_matching_loss(field: nn.Module, x1: Tensor, sigma_min: float = 1e-3,
     t = uniform if time_power == 1 else 1 - (1 - uniform) ** time_power
     xt, u = conditional_ot_path(x0, x1, t, sigma_min)
     return ((field(t, xt) - u) ** 2).sum(dim=1).mean()
+
+
+class FlowMatching(Flow):
+    r"""A continuous flow :math:`\dot z = h_\phi(t, z)` (``field``, in a :class:`~dgm_course.flows.cnf.CNF` solved
+    by ``method`` in ``steps`` steps to sample and to evaluate its log-density) whose objective is
+    :func:`flow_matching_loss` with ``sigma_min`` and ``time_power``, not the likelihood: training never solves the
+    ODE."""
+
+    def __init__(self, field: nn.Module, dim: int, method: str = "rk4", steps: int = 16, sigma_min: float = 1e-3,
+                 time_power: float = 1.0) -> None:
+        super().__init__(CNF(field, dim, method=method, steps=steps))
+        if not time_power > 0:
+            raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {time_power!r}")
+        self.sigma_min, self.time_power = float(sigma_min), float(time_power)
+
+    @property
+    def field(self) -> nn.Module:
+        r"""The velocity :math:`h_\phi` (the CNF's field)."""
+        field = self.bijection.field
+        assert isinstance(field, nn.Module)
+        return field
+
+    def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
+        """The conditional flow-matching loss of a batch, whatever the run's length."""
+        return lambda x: flow_matching_loss(self.field, x, self.sigma_min, time_power=self.time_power)

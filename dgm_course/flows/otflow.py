@@ -27,6 +27,7 @@ no backward pass, and exact in any dimension.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -119,9 +120,26 @@ class OTField(nn.Module):
         return grad[:, -1] - 0.5 * (grad[:, : self.dim] ** 2).sum(dim=1)
 
 
-def otflow(dim: int, width: int = 32, rank: int = 10, steps: int = 8, method: str = "rk4") -> Flow:
-    """An OT-Flow: :class:`OTField` in a :class:`~dgm_course.flows.cnf.CNF` solved by a fixed-step method."""
-    return Flow(CNF(OTField(dim, width, rank), dim, method=method, steps=steps))
+class OTFlow(Flow):
+    """An OT-Flow: :class:`OTField` in a :class:`~dgm_course.flows.cnf.CNF` solved by a fixed-step method, trained by
+    :func:`otflow_loss` with the weights ``cost`` and ``hjb``."""
+
+    def __init__(self, dim: int, width: int = 32, rank: int = 10, steps: int = 8, method: str = "rk4",
+                 cost: float = 1.0, hjb: float = 1.0) -> None:
+        super().__init__(CNF(OTField(dim, width, rank), dim, method=method, steps=steps))
+        if not (cost >= 0 and hjb >= 0):
+            raise ValueError(f"the weights cost and hjb must be >= 0; got {cost!r} and {hjb!r}")
+        self.cost, self.hjb = float(cost), float(hjb)
+
+    def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
+        """The OT-Flow objective of a batch with the flow's weights (:func:`otflow_loss`)."""
+        return lambda x: otflow_loss(self, x, self.cost, self.hjb)
+
+
+def otflow(dim: int, width: int = 32, rank: int = 10, steps: int = 8, method: str = "rk4", cost: float = 1.0,
+           hjb: float = 1.0) -> OTFlow:
+    """An :class:`OTFlow`: :class:`OTField` in a :class:`~dgm_course.flows.cnf.CNF` solved by a fixed-step method."""
+    return OTFlow(dim, width, rank, steps, method, cost, hjb)
 
 
 def otflow_loss(flow: Flow, x: Tensor, cost: float = 1.0, hjb: float = 1.0) -> Tensor:

@@ -1,8 +1,8 @@
 r"""Generators, discriminators (critics), the GAN that holds the two, and its four objectives.
 
 A :class:`GAN` holds a generator :math:`g_\theta: \mathbb R^q \to \mathbb R^d` and a discriminator (or
-critic) :math:`D_\phi`; a :class:`~.recipes.Recipe`'s ``phases(gan)`` returns the two players'
-:class:`~dgm_course.training.Phase` for :func:`~dgm_course.training.fit`, for one of the four objectives:
+critic) :math:`D_\phi`, and the recipe it was built by; a :class:`~.recipes.Recipe`'s ``phases(gan)`` returns the two
+players' :class:`~dgm_course.training.Phase` for :func:`~dgm_course.training.fit`, for one of the four objectives:
 
 ==================  ======================================  ==========================================
 ``objective``       discriminator / critic step             generator step
@@ -19,14 +19,16 @@ critic) :math:`D_\phi`; a :class:`~.recipes.Recipe`'s ``phases(gan)`` returns th
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
 
 from .._checks import positive_int
+from ..contract import NoDensity
 from ..latent import draw as latent_draw
 from ..nets import mlp
+from ..training import Phase
 
 Objective = Literal["minimax", "nonsaturating", "wgan-clip", "wgan-gp"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
@@ -101,13 +103,34 @@ def push_forward(net: nn.Module, latent: int, n: int, generator: torch.Generator
     return net(latent_draw(n, latent, next(net.parameters()), generator))
 
 
-class GAN(nn.Module):
-    r"""A generator and a discriminator (critic), with latent :math:`z \sim \mathcal N(0, I_q)`."""
+class Players(Protocol):
+    """What makes a GAN's two players for :func:`~dgm_course.training.fit` (a :class:`~.recipes.Recipe` does)."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent: int) -> None:
+    def phases(self, gan: GAN, steps: int | None = None) -> list[Phase]:
+        """The discriminator's and the generator's phases for a run of ``steps`` rounds."""
+        ...
+
+
+class GAN(NoDensity, nn.Module):
+    r"""A generator and a discriminator (critic), with latent :math:`z \sim \mathcal N(0, I_q)`, and the
+    ``recipe`` that trains them (set by :meth:`~.recipes.Recipe.build`). It satisfies the course's model contract
+    (:mod:`dgm_course.contract`) without a density: one evaluation of the generator a sample."""
+
+    evaluations = 1
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent: int,
+                 recipe: Players | None = None) -> None:
         super().__init__()
         self.generator, self.discriminator = generator, discriminator
         self.latent = positive_int(latent, "latent")
+        self.recipe = recipe
+
+    def objective(self, steps: int) -> list[Phase]:
+        """The two players under the GAN's recipe, for a run of ``steps`` rounds (its cosine schedules span them)."""
+        if self.recipe is None:
+            raise ValueError("this GAN has no recipe to train it: build it with Recipe.build() or "
+                             "Recipe.build_dcgan(), or give fit the phases of recipe.phases(gan)")
+        return self.recipe.phases(self, steps)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         r"""``n`` samples :math:`g_\theta(z)`, :math:`z \sim \mathcal N(0, I_q)`."""

@@ -68,20 +68,21 @@ class Recipe:
     def build(self, dim: int = 2) -> GAN:
         """The untrained GAN: MLP generator (ReLU) and discriminator (LeakyReLU), ``depth`` x ``hidden``."""
         return GAN(mlp_generator(self.latent, dim, self.hidden, self.depth),
-                   mlp_discriminator(dim, self.hidden, self.depth), self.latent)
+                   mlp_discriminator(dim, self.hidden, self.depth), self.latent, self)
 
     def build_dcgan(self, shape: tuple[int, int, int]) -> GAN:
         """The untrained DCGAN for images of ``shape`` (c, h, w), ``hidden`` channels."""
         return GAN(dcgan_generator(self.latent, shape, self.hidden), dcgan_discriminator(shape, self.hidden),
-                   self.latent)
+                   self.latent, self)
 
-    def phases(self, gan: GAN) -> list[Phase]:
+    def phases(self, gan: GAN, steps: int | None = None) -> list[Phase]:
         """The two players of ``gan`` under this recipe's ``objective`` (the table of :mod:`.models`) as phases for
         :func:`~dgm_course.training.fit`: ``n_critic`` discriminator (critic) steps with Adam(``lr_d``,
         ``betas``), then one generator step with Adam(``lr_g``). ``gp_weight`` is λ of WGAN-GP; ``clip`` the range
         of WGAN's weight clipping. With ``cosine``, both learning rates decay to 0 along a cosine over the
-        ``steps`` rounds of the run."""
+        ``steps`` rounds of the run (default: the recipe's ``steps``)."""
         objective, gp_weight, clip = self.objective, self.gp_weight, self.clip
+        rounds = self.steps if steps is None else positive_int(steps, "steps")
         g, d = gan.generator, gan.discriminator
         opt_g = torch.optim.Adam(g.parameters(), lr=self.lr_g, betas=self.betas)
         opt_d = torch.optim.Adam(d.parameters(), lr=self.lr_d, betas=self.betas)
@@ -104,7 +105,7 @@ class Recipe:
             return generator_loss(d(gan.sample(len(x))))
 
         def decay(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
-            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.steps) if self.cosine else None
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=rounds) if self.cosine else None
 
         after = (lambda: losses.clip_weights(d, clip)) if objective == "wgan-clip" else None
         return [Phase("discriminator", d_loss, opt_d, self.n_critic, decay(opt_d), after),

@@ -15,6 +15,8 @@ model of the data adds the decoder's noise to it:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -42,15 +44,25 @@ class VAE(nn.Module):
         decoder: maps (batch, latent) to (batch, \*shape): logits (Bernoulli) or the mean (Gaussian).
         likelihood: ``"bernoulli"`` or ``"gaussian"`` (module docstring).
         log_scale: the starting value of :math:`\log s` for the Gaussian decoder (learned).
+        noise: what :meth:`sample` returns by default: the decoder's means (False) or full draws (True).
+        bound_samples: the :math:`k` of the importance-weighted bound that :meth:`log_prob` returns.
+
+    A VAE satisfies the course's model contract (:mod:`dgm_course.contract`) with a bound: its ``log_prob`` is
+    the IWAE bound :math:`\mathcal L_k \le \log p_\theta(x)` (in expectation), its objective the negative ELBO.
     """
 
+    density = "bound"
+    evaluations = 1  # the decoder, once
+
     def __init__(self, encoder: nn.Module, decoder: nn.Module, shape: tuple[int, ...], latent: int,
-                 likelihood: str = "bernoulli", log_scale: float = -1.0) -> None:
+                 likelihood: str = "bernoulli", log_scale: float = -1.0, *, noise: bool = False,
+                 bound_samples: int = 256) -> None:
         super().__init__()
         one_of(likelihood, LIKELIHOODS, "likelihood")
         self.encoder, self.decoder = encoder, decoder
         self.shape, self.latent, self.likelihood = tuple(shape), positive_int(latent, "latent"), likelihood
         self.log_scale = nn.Parameter(torch.tensor(float(log_scale))) if likelihood == "gaussian" else None
+        self.noise, self.bound_samples = bool(noise), positive_int(bound_samples, "bound_samples")
 
     # --- the two networks ---------------------------------------------------------------------------
     def _log_scale(self) -> Tensor:
@@ -124,6 +136,15 @@ class VAE(nn.Module):
         reconstruction, kl = self.elbo_terms(x)
         return -(reconstruction - beta * kl).mean()
 
+    def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
+        """The training loss, whatever the run's length: the negative ELBO, :meth:`loss`."""
+        return self.loss
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        r"""The importance-weighted bound :math:`\mathcal L_k(x)` with :math:`k` = ``bound_samples``, a lower bound
+        on :math:`\log p_\theta(x)` in expectation (:meth:`iwae_bound`)."""
+        return self.iwae_bound(x, self.bound_samples)
+
     def iwae_bound(self, x: Tensor, k: int, chunk: int = 500, generator: torch.Generator | None = None) -> Tensor:
         r"""The importance-weighted bound per example, in nats,
 
@@ -160,11 +181,12 @@ class VAE(nn.Module):
         return float(elbo.mean()), float(-iwae.mean()), float(iwae.std() / math.sqrt(len(x)))
 
     # --- generating -----------------------------------------------------------------------------------
-    def sample(self, n: int, generator: torch.Generator | None = None, noise: bool = False) -> Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, noise: bool | None = None) -> Tensor:
         r"""``n`` images from :math:`z \sim \mathcal N(0, I)`: the decoder's means :math:`\mathbb E[x \mid z]`
-        (what VAE papers show), or with ``noise`` a full draw :math:`x \sim p_\theta(x \mid z)`."""
+        (what VAE papers show), or with ``noise`` a full draw :math:`x \sim p_\theta(x \mid z)` (``None``: the
+        VAE's ``noise``)."""
         mean = self.decode(latent.draw(n, self.latent, next(self.parameters()), generator))
-        if not noise:
+        if not (self.noise if noise is None else noise):
             return mean
         if self.likelihood == "bernoulli":
             return torch.bernoulli(mean, generator=generator)
@@ -177,20 +199,21 @@ class VAE(nn.Module):
 
 
 def mlp_vae(shape: tuple[int, ...], latent: int = 2, hidden: int = 256, depth: int = 2,
-            likelihood: str = "bernoulli") -> VAE:
-    """A VAE whose encoder and decoder are MLPs on the flattened image (ReLU, ``depth`` hidden layers)."""
+            likelihood: str = "bernoulli", **settings: Any) -> VAE:
+    """A VAE whose encoder and decoder are MLPs on the flattened image (ReLU, ``depth`` hidden layers); ``settings``
+    go to :class:`VAE` (``noise``, ``bound_samples``)."""
     shape = tuple(shape)
     d = math.prod(shape)
     encoder = nn.Sequential(nn.Flatten(), mlp(d, 2 * latent, hidden, depth))
     decoder = nn.Sequential(mlp(latent, d, hidden, depth), nn.Unflatten(1, shape))
-    return VAE(encoder, decoder, shape, latent, likelihood)
+    return VAE(encoder, decoder, shape, latent, likelihood, **settings)
 
 
 def conv_vae(shape: tuple[int, ...], latent: int = 16, channels: int = 32, hidden: int = 256,
-             likelihood: str = "bernoulli") -> VAE:
+             likelihood: str = "bernoulli", **settings: Any) -> VAE:
     """A convolutional VAE for images (c, h, w) with h and w divisible by 4: two stride-2 convolutions
     (``channels``, then twice as many) and a dense layer of ``hidden`` in the encoder, the mirror image
-    with transposed convolutions in the decoder."""
+    with transposed convolutions in the decoder; ``settings`` go to :class:`VAE` (``noise``, ``bound_samples``)."""
     shape = tuple(shape)
     if len(shape) != 3 or shape[1] % 4 or shape[2] % 4:
         raise ValueError(f"conv_vae needs an image shape (c, h, w) with h and w divisible by 4; got {shape}")
@@ -205,4 +228,4 @@ def conv_vae(shape: tuple[int, ...], latent: int = 16, channels: int = 32, hidde
         nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, flat), nn.ReLU(), nn.Unflatten(1, small),
         nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), nn.ReLU(),
         nn.ConvTranspose2d(channels, c, 4, stride=2, padding=1))
-    return VAE(encoder, decoder, shape, latent, likelihood)
+    return VAE(encoder, decoder, shape, latent, likelihood, **settings)

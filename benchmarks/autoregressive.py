@@ -6,6 +6,7 @@ seeds.
     python benchmarks/autoregressive.py            # about 25 minutes on 2 CPU cores (three seeds)
     python benchmarks/autoregressive.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/autoregressive.py --check    # exit 1 when the target is missed
+    python benchmarks/autoregressive.py --json r.json  # the table and the target's verdict also as JSON, in r.json
 
 Target (issue 21): under every seed, the best autoregressive model's held-out NLL is below the VAE's IWAE bound,
 with no more than twice the VAE's training time. (Published, on binarised MNIST: PixelCNN 81.3 nats against a
@@ -32,7 +33,7 @@ from dgm_course.metrics import bits_per_dim
 from dgm_course.training import fit
 from dgm_course.vae import conv_vae
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 VAE_SIZES = budget.VAE_SIZES["fashion-mnist"]  # the VAE chapter's convolutional VAE, here with a Bernoulli decoder
 BOOK = dict(made=dict(hidden=500, depth=2, steps=8000, lr=1e-3),
@@ -93,33 +94,45 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny models and few steps (seconds)")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when the target is missed")
+    add_json_option(parser)
     args = parser.parse_args()
     cfg = SMOKE if args.smoke else BOOK
+    report = Report("autoregressive", smoke=args.smoke, seeds=list(cfg["seeds"]), iwae_k=cfg["iwae_k"])
     x_train = binarised("train", 2000 if args.smoke else None)
     x_test = binarised("test", cfg["n_test"])
     results = {seed: run(seed, cfg, x_train, x_test) for seed in cfg["seeds"]}
 
     names = list(next(iter(results.values())))
-    rows = []
+    records = []
     for name in names:
         nll = [results[s][name][0] for s in cfg["seeds"]]
-        rows.append([name, " / ".join(f"{v:.2f} ± {results[s][name][1]:.2f}" for s, v in zip(cfg["seeds"], nll)),
-                     " / ".join(f"{bits_per_dim(v, 784):.4f}" for v in nll),
-                     " / ".join(f"{results[s][name][2]:.0f}" for s in cfg["seeds"])])
-    print_table(["model", f"held-out NLL, nats (seeds {', '.join(map(str, cfg['seeds']))})", "bits/dim",
-                 "train s"], rows)
-    verdicts = []
+        records.append(dict(model=name, nll=nll, se=[results[s][name][1] for s in cfg["seeds"]],
+                            bits=[bits_per_dim(v, 784) for v in nll],
+                            train_s=[results[s][name][2] for s in cfg["seeds"]]))
+    report.table("models", [
+        Column("model", "model"),
+        Column(f"held-out NLL, nats (seeds {', '.join(map(str, cfg['seeds']))})", "nll", ".2f", se="se"),
+        Column("bits/dim", "bits", ".4f"), Column("train s", "train_s", ".0f"),
+    ], records)
+    verdicts, bests, gaps, ratios = [], [], [], []
     for s in cfg["seeds"]:
         r = results[s]
         best = min((n for n in names if n != "VAE (IWAE bound)"), key=lambda n: r[n][0])
         gap, ratio = r["VAE (IWAE bound)"][0] - r[best][0], r[best][2] / r["VAE (IWAE bound)"][2]
         verdicts.append(gap > 0 and ratio <= TIME_RATIO)
+        bests.append(best)
+        gaps.append(gap)
+        ratios.append(ratio)
         print(f"seed {s}: best autoregressive {best}, {gap:+.2f} nats below the VAE's bound, {ratio:.2f} x its "
               "training time")
     met = all(verdicts)
     print(f"\nbinarised Fashion-MNIST, {len(x_train):,} training and {len(x_test):,} held-out images; IWAE k = "
           f"{cfg['iwae_k']}\ntarget: the best autoregressive NLL below the VAE's IWAE bound at <= {TIME_RATIO:.0f} x "
           f"its training time, every seed -> {'met' if met else 'NOT met'}")
+    report.target(f"the best autoregressive NLL below the VAE's IWAE bound at <= {TIME_RATIO:.0f} x its training time, "
+                  "every seed", met, met_per_seed=verdicts, best=bests, nats_below_vae=gaps,
+                  time_ratio=ratios)  # per seed
+    report.write(args.json)
     return 1 if args.check and not met and not args.smoke else 0
 
 

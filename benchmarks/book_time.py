@@ -2,6 +2,7 @@
 
     python benchmarks/book_time.py                 # the book budget's build (_build/book)
     python benchmarks/book_time.py _build/smoke    # another build folder
+    python benchmarks/book_time.py --json r.json   # the table and the targets' verdicts also as JSON, in r.json
 
 Reads the notebook execution cache that ``scripts/book.sh`` keeps (jupyter-cache; the same numbers as the book's
 execution report). Targets: no chapter over 240 s; the ten chapters that follow the source article (flows, VAEs,
@@ -12,10 +13,11 @@ the code last changed.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER_LIMIT, ARTICLE_LIMIT, BOOK_LIMIT = 240.0, 20 * 60.0, 35 * 60.0
@@ -43,26 +45,37 @@ def times(build: Path, chapters: list[Path]) -> dict[str, float]:
 
 
 def main() -> int:
-    build = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_build" / "book"
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("build", nargs="?", type=Path, default=ROOT / "_build" / "book",
+                        help="the build folder (default: _build/book)")
+    add_json_option(parser)
+    args = parser.parse_args()
+    build = args.build
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     measured = times(build, paths)
     chapters = [p.stem for p in paths]
-    rows, ok = [], True
+    records = []
     for name in chapters:
-        s = measured.get(name)
-        ok &= s is not None and s <= CHAPTER_LIMIT
-        rows.append([name, "not executed" if s is None else f"{s:.0f}",
-                     "-" if s is None else ("yes" if s <= CHAPTER_LIMIT else "NO")])
+        s = measured.get(name)  # None: not executed since the code last changed
+        records.append(dict(chapter=name, seconds=s, met=None if s is None else s <= CHAPTER_LIMIT))
     article = [n for n in chapters if n[3:] in ARTICLE]
     assert len(article) == len(ARTICLE), f"the article's chapters are not all in notebooks/: {article}"
     article_s = sum(measured.get(n, 0.0) for n in article)
     total = sum(measured.get(n, 0.0) for n in chapters)
-    ok &= article_s <= ARTICLE_LIMIT and total <= BOOK_LIMIT
-    rows.append(["the article's ten", f"{article_s:.0f}", "yes" if article_s <= ARTICLE_LIMIT else "NO"])
-    rows.append(["whole book", f"{total:.0f}", "yes" if total <= BOOK_LIMIT else "NO"])
+    records.append(dict(chapter="the article's ten", seconds=article_s, met=article_s <= ARTICLE_LIMIT))
+    records.append(dict(chapter="whole book", seconds=total, met=total <= BOOK_LIMIT))
+    report = Report("book_time", build=str(build))
     print(f"execution times of {build} (seconds; targets: {CHAPTER_LIMIT:.0f} a chapter, "
           f"{ARTICLE_LIMIT:.0f} for the article's ten, {BOOK_LIMIT:.0f} for the book)")
-    print_table(["chapter", "seconds", "within target"], rows)
+    report.table("chapters", [Column("chapter", "chapter"),
+                              Column("seconds", "seconds", lambda s: "not executed" if s is None else f"{s:.0f}"),
+                              Column("within target", "met")], records)
+    late = [r["chapter"] for r in records[:-2] if not r["met"]]  # over the limit or not executed
+    ok = report.target(f"every chapter executed, in <= {CHAPTER_LIMIT:.0f} s", not late, over_or_missing=late)
+    ok &= report.target(f"the article's ten chapters in <= {ARTICLE_LIMIT:.0f} s", article_s <= ARTICLE_LIMIT,
+                        seconds=article_s)
+    ok &= report.target(f"the whole book in <= {BOOK_LIMIT:.0f} s", total <= BOOK_LIMIT, seconds=total)
+    report.write(args.json)
     return 0 if ok else 1
 
 

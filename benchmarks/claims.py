@@ -6,6 +6,7 @@ seeds asked for and prints, for each claim, the value under every seed and the s
     python benchmarks/claims.py --chapters 12 13 --seeds 0 5 # two chapters (by number), other seeds
     python benchmarks/claims.py --report                     # only the table, from the records already made
     python benchmarks/claims.py --smoke                      # seconds: proves the script runs (the tests run it)
+    python benchmarks/claims.py --report --json r.json       # the table and the target's verdict also as JSON
 
 A run already recorded (same chapter, budget, seed and thread count) is not repeated; ``--again`` repeats it.
 The book build records its own runs (``scripts/book.sh`` writes ``_build/<budget>[-seed<k>]/claims/``); those
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from dgm_course.notebook import record_name
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -76,11 +77,12 @@ def records(folders: list[Path], budget: str) -> list[dict]:
     return found
 
 
-def report(found: list[dict], needed: int = 4) -> bool:
-    """Print the claims table; return whether every checked claim held under every seed, each under ``needed``
-    runs at least (the default seed and three others)."""
+def report(found: list[dict], out: Report, needed: int = 4) -> bool:
+    """Print the claims table (and keep it in ``out``); return whether every checked claim held under every seed,
+    each under ``needed`` runs at least (the default seed and three others)."""
     runs = sorted({(r["seed"], r["threads"]) for r in found})
     columns = [f"seed {s}" + (" (1 thread)" if t == 1 else "") for s, t in runs]
+    out.data.update(runs=[dict(seed=s, threads=t) for s, t in runs])
     by_claim: dict[tuple[str, str], dict] = {}
     values: dict[tuple[str, str], dict] = defaultdict(dict)
     for r in found:
@@ -89,30 +91,46 @@ def report(found: list[dict], needed: int = 4) -> bool:
             by_claim.setdefault(key, c)
             if c["checked"]:
                 values[key][r["seed"], r["threads"]] = c
-    rows, ok = [], True
+    rows, ok = [], True  # values and held: one a run (None where the run did not check the claim)
     for (chapter, text), c in by_claim.items():
-        cells = []
-        for run in runs:
-            v = values[chapter, text].get(run)
-            cells.append("-" if v is None else f"{v['value']:.4g}" + ("" if v["holds"] else " FAIL"))
+        checked = [values[chapter, text].get(run) for run in runs]
         margins = [v["margin"] for v in values[chapter, text].values()]
         held = all(v["holds"] for v in values[chapter, text].values())
         ok &= held and (len(margins) >= needed or not c["checked"])
-        rows.append([chapter[:2], text, f"{c['op']} {c['threshold']:.4g}", *cells,
-                     f"{min(margins):.3g}" if margins else "-", str(len(margins)), "yes" if held else "NO"])
+        rows.append(dict(chapter=chapter[:2], claim=text, checked=c["checked"], op=c["op"], threshold=c["threshold"],
+                         values=[None if v is None else v["value"] for v in checked],
+                         held=[None if v is None else v["holds"] for v in checked],
+                         min_margin=min(margins) if margins else None, seeds=len(margins), holds=held))
     seen: dict[tuple[str, str], dict] = defaultdict(dict)
     for r in found:
         for text, value in r.get("observed", {}).items():
             seen[r["chapter"], text][r["seed"], r["threads"]] = value
     for (chapter, text), by_run in seen.items():
-        cells = [f"{by_run[run]:.4g}" if run in by_run else "-" for run in runs]
         signs = {math.copysign(1, v) for v in by_run.values()}
-        rows.append([chapter[:2], f"{text} (observed, not claimed)", "-", *cells,
-                     "sign varies" if len(signs) > 1 else "-", str(len(by_run)), "-"])
-    print_table(["ch.", "claim", "needs", *columns, "min margin", "seeds", "holds"], rows)
+        rows.append(dict(chapter=chapter[:2], claim=f"{text} (observed, not claimed)", checked=False, op=None,
+                         threshold=None, values=[by_run.get(run) for run in runs], held=[None] * len(runs),
+                         min_margin=None, sign_varies=len(signs) > 1, seeds=len(by_run), holds=None))
+
+    def run_column(i: int) -> Column:
+        def cell(r: dict) -> str:
+            value, held = r["values"][i], r["held"][i]
+            return "-" if value is None else f"{value:.4g}" + ("" if held is not False else " FAIL")
+        return Column(columns[i], None, cell)
+
+    out.table("claims", [
+        Column("ch.", "chapter"), Column("claim", "claim"),
+        Column("needs", None, lambda r: "-" if r["op"] is None else f"{r['op']} {r['threshold']:.4g}"),
+        *[run_column(i) for i in range(len(runs))],
+        Column("min margin", None, lambda r: "sign varies" if r.get("sign_varies") else
+               "-" if r["min_margin"] is None else f"{r['min_margin']:.3g}"),
+        Column("seeds", "seeds"), Column("holds", "holds"),
+    ], rows)
     print(f"\ntarget: every claim holds under at least {needed} runs (the default seed and three others, one on a "
           f"single thread) -> {'met' if ok else 'NOT MET'}")
-    return ok
+    failing = [f"{r['chapter']}: {r['claim']}" for r in rows if r["holds"] is False]
+    too_few = [f"{r['chapter']}: {r['claim']}" for r in rows if r["checked"] and r["seeds"] < needed]
+    return out.target(f"every claim holds under at least {needed} runs (the default seed and three others, one on a "
+                      "single thread)", ok, failing=failing, too_few_runs=too_few)
 
 
 def main() -> int:
@@ -125,8 +143,10 @@ def main() -> int:
     parser.add_argument("--again", action="store_true", help="repeat runs that are already recorded")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "claims", help="where the records go")
     parser.add_argument("--needed", type=int, default=4, help="runs each claim must hold under (default 4)")
+    add_json_option(parser)
     args = parser.parse_args()
     budget = "smoke" if args.smoke else "book"
+    out = Report("claims", smoke=args.smoke, budget=budget, seeds=args.seeds, single_thread=args.single_thread)
     chapters = chapter_names(args.chapters)
     failures: list[str] = []
     if not args.report:
@@ -158,10 +178,13 @@ def main() -> int:
     found = [r for r in records(folders, budget) if r["chapter"] in chapters]
     if not found:
         print("no claims recorded yet: run without --report")
+        out.write(args.json)
         return 1
-    ok = report(found, needed=args.needed)
+    ok = report(found, out, needed=args.needed)
     for failure in failures:
         print(f"FAILED {failure}")
+    out.data.update(failed_runs=failures)
+    out.write(args.json)
     return 0 if ok and not failures else 1
 
 

@@ -12,6 +12,7 @@ OT-Flow with its transport and HJB weights twenty times larger.
     python benchmarks/cnf.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/cnf.py --check    # exit 1 when a target is missed
     python benchmarks/cnf.py --zuko-only  # our CNF against zuko's alone (about 5 minutes)
+    python benchmarks/cnf.py --json r.json  # the tables and the targets' verdicts also as JSON, in r.json
 
 For each model: training time and time per step; the held-out NLL on 20,000 held-out points (dopri5,
 rtol = atol = 1e-5, exact trace); function evaluations (NFE) to draw samples with dopri5 at that tolerance, with
@@ -42,7 +43,7 @@ from dgm_course.flows import CNF, Flow, TimeField, flow_matching_loss, otflow, o
 from dgm_course.metrics import held_out_nll
 from dgm_course.training import History, fit
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 DATA = "checkerboard"
 # the sizes the targets were set at: the chapter's book budget trains the ML-CNF and OT-Flow for fewer steps on
@@ -126,7 +127,7 @@ def measure(row: Row, flow: Flow, n_test: int) -> None:
         row.straightness = float((length / (path[-1] - path[0]).norm(dim=1)).mean())
 
 
-def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[list[str]]:
+def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[dict]:
     """Our CNF and zuko's with the same network (3 hidden layers of 64, ELU, 3 time frequencies), the same
     adaptive solver tolerances (rtol 1e-5, atol 1e-6) and exact trace; Adam 1e-3. Ours twice: gradients by
     backpropagation through the dopri5 steps (what zuko's checkpointed adjoint computes too, recomputing the
@@ -152,17 +153,19 @@ def zuko_versus_ours(iterations: int, batch: int, n_test: int) -> list[list[str]
                       progress=False)
         with torch.no_grad():
             nll, se = held_out_nll(log_prob, toy2d.held_out(DATA, n_test))
-        rows.append([name, str(iterations), f"{history.seconds:.1f}", f"{1e3 * history.seconds / iterations:.0f}",
-                     f"{nll:.4f} ± {se:.4f}"])
+        rows.append(dict(model=name, iterations=iterations, train_s=history.seconds,
+                         ms_per_iteration=1e3 * history.seconds / iterations, nll=nll, se=se))
         print(f"  trained {name}: {history.seconds:.1f} s, held-out NLL {nll:.4f}", flush=True)
     return rows
 
 
-def zuko_table(cfg: dict) -> None:
+def zuko_table(cfg: dict, report: Report) -> None:
     print("\nours against zuko at the same tolerances:", flush=True)
-    lines = zuko_versus_ours(cfg["zuko_iterations"], cfg["zuko_batch"], cfg["n_test"])
+    records = zuko_versus_ours(cfg["zuko_iterations"], cfg["zuko_batch"], cfg["n_test"])
     print()
-    print_table(["model", "iterations", "train (s)", "ms/iteration", "held-out NLL (nats)"], lines)
+    report.table("zuko", [Column("model", "model"), Column("iterations", "iterations"),
+                          Column("train (s)", "train_s", ".1f"), Column("ms/iteration", "ms_per_iteration", ".0f"),
+                          Column("held-out NLL (nats)", "nll", ".4f", se="se")], records)
 
 
 def main() -> int:
@@ -172,9 +175,11 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int, help="a target counts as met under all (default 0 1 2; "
                         "with --smoke, 0)")
     parser.add_argument("--zuko-only", action="store_true", help="only the comparison with zuko's CNF (no target)")
+    add_json_option(parser)
     args = parser.parse_args()
     s = args.smoke
     args.seeds = args.seeds or ([0] if s else [0, 1, 2])
+    report = Report("cnf", smoke=s, seeds=args.seeds, data=DATA, entropy=toy2d.entropy(DATA))
     cfg = dict(
         batch=128 if s else BATCH,
         ml=dict(hidden=16 if s else ML_HIDDEN, steps=10 if s else ML_STEPS, solver_steps=2 if s else 8),
@@ -187,7 +192,8 @@ def main() -> int:
     )
     if args.zuko_only:
         print(f"{torch.get_num_threads()} threads; torch {torch.__version__}", flush=True)
-        zuko_table(cfg)
+        zuko_table(cfg, report)
+        report.write(args.json)
         return 0
     print(f"data: {DATA}; batch {cfg['batch']}; Adam with cosine decay; {torch.get_num_threads()} threads; "
           f"torch {torch.__version__}", flush=True)
@@ -241,26 +247,36 @@ def main() -> int:
 
     runs = {seed: one_seed(seed, i == 0) for i, seed in enumerate(args.seeds)}
 
-    def per_seed(name: str, cell: Callable[[Row], str]) -> str:
-        return " / ".join(next((cell(r) for r in rows if r.name == name), "-") for rows in runs.values())
+    def per_seed(name: str, value: Callable[[Row], object]) -> list:
+        """The value of the row ``name`` under every seed (None where the seed has no such row)."""
+        return [next((value(r) for r in rows if r.name == name), None) for rows in runs.values()]
+
+    def nfe_rk4(values: list) -> str:
+        return " / ".join("-" if v is None else "> 256" if math.isinf(v) else str(v) for v in values)
 
     print()
     first = runs[args.seeds[0]]
-    print_table(["model", "steps", "train (s)", "ms/step", "held-out NLL (nats), per seed", "worst NLL", "NFE dopri5",
-                 "NFE dopri5, sampling (no log-det)", "NFE RK4 (within 0.01)", "length / distance",
-                 "s to reach the maximum-likelihood CNF's final NLL"],
-                [[r.name, str(r.steps), per_seed(r.name, lambda x: f"{x.history.seconds:.0f}"),
-                  per_seed(r.name, lambda x: f"{x.step_ms:.1f}"), per_seed(r.name, lambda x: f"{x.nll:.4f}"),
-                  f"{max(x.nll for rows in runs.values() for x in rows if x.name == r.name):.4f}",
-                  per_seed(r.name, lambda x: str(x.nfe_dopri5)), per_seed(r.name, lambda x: str(x.nfe_sample)),
-                  per_seed(r.name, lambda x: "> 256" if math.isinf(x.nfe_rk4) else str(x.nfe_rk4)),
-                  per_seed(r.name, lambda x: f"{x.straightness:.3f}"), per_seed(r.name, lambda x: f"{x.reach_s:.1f}")]
-                 for r in first])
+    report.table("models", [
+        Column("model", "model"), Column("steps", "steps"), Column("train (s)", "train_s", ".0f"),
+        Column("ms/step", "step_ms", ".1f"), Column("held-out NLL (nats), per seed", "nll", ".4f"),
+        Column("worst NLL", "worst_nll", ".4f"), Column("NFE dopri5", "nfe_dopri5"),
+        Column("NFE dopri5, sampling (no log-det)", "nfe_sample"),
+        Column("NFE RK4 (within 0.01)", "nfe_rk4", nfe_rk4),  # JSON: null for "> 256" (none of 4 .. 256 was)
+        Column("length / distance", "straightness", ".3f"),
+        Column("s to reach the maximum-likelihood CNF's final NLL", "reach_s", ".1f"),  # JSON: null when never
+    ], [dict(model=r.name, steps=r.steps, train_s=per_seed(r.name, lambda x: x.history.seconds),
+             step_ms=per_seed(r.name, lambda x: x.step_ms), nll=per_seed(r.name, lambda x: x.nll),
+             se=per_seed(r.name, lambda x: x.se),
+             worst_nll=max(x.nll for rows in runs.values() for x in rows if x.name == r.name),
+             nfe_dopri5=per_seed(r.name, lambda x: x.nfe_dopri5), nfe_sample=per_seed(r.name, lambda x: x.nfe_sample),
+             nfe_rk4=per_seed(r.name, lambda x: x.nfe_rk4), straightness=per_seed(r.name, lambda x: x.straightness),
+             reach_s=per_seed(r.name, lambda x: x.reach_s))
+        for r in first])
     print(f"\nseeds {' / '.join(map(str, args.seeds))}; "
           f"floor: the data's entropy ln 32 = {toy2d.entropy(DATA):.4f} nats")
 
-    def seed_targets(rows: list[Row]) -> dict[str, tuple[bool, str]]:
-        """Each target under one seed: (met, the measured value)."""
+    def seed_targets(rows: list[Row]) -> dict[str, tuple[bool, str, dict[str, float]]]:
+        """Each target under one seed: (met, the measured values as text, and by name)."""
         row_ml, row_ot, row_fm = rows[:3]
         matching = [r for r in rows if r.name.startswith("flow matching") and r.name not in FIRST_SEED_ONLY]
         fm_reach = min((r.reach_s for r in matching if not math.isnan(r.reach_s)), default=math.nan)
@@ -269,13 +285,16 @@ def main() -> int:
         return {
             "flow matching <= 3.53 nats within 240 s (40,000 steps)":
                 (row_fm.nll <= 3.53 and row_fm.history.seconds <= 240,
-                 f"{row_fm.nll:.4f} in {row_fm.history.seconds:.0f} s"),
-            "the best continuous model <= 3.52 nats": (best <= 3.52, f"{best:.4f}"),
+                 f"{row_fm.nll:.4f} in {row_fm.history.seconds:.0f} s",
+                 dict(nll=row_fm.nll, train_s=row_fm.history.seconds)),
+            "the best continuous model <= 3.52 nats": (best <= 3.52, f"{best:.4f}", dict(best_nll=best)),
             "flow matching (any schedule) reaches the ML-CNF's final NLL >= 5x faster":
-                (speedup >= 5, f"{speedup:.1f}x"),
+                (speedup >= 5, f"{speedup:.1f}x", dict(speedup=speedup)),
             "OT-Flow needs fewer evaluations than the ML-CNF at equal NLL (RK4 within 0.01 nats; dopri5)":
                 (row_ot.nfe_rk4 < row_ml.nfe_rk4 and row_ot.nfe_dopri5 <= row_ml.nfe_dopri5,
-                 f"{row_ot.nfe_rk4} vs {row_ml.nfe_rk4}; {row_ot.nfe_dopri5} vs {row_ml.nfe_dopri5}"),
+                 f"{row_ot.nfe_rk4} vs {row_ml.nfe_rk4}; {row_ot.nfe_dopri5} vs {row_ml.nfe_dopri5}",
+                 dict(nfe_rk4_ot=row_ot.nfe_rk4, nfe_rk4_ml=row_ml.nfe_rk4, nfe_dopri5_ot=row_ot.nfe_dopri5,
+                      nfe_dopri5_ml=row_ml.nfe_dopri5)),
         }
 
     by_seed = {seed: seed_targets(rows) for seed, rows in runs.items()}
@@ -284,8 +303,11 @@ def main() -> int:
     for claim, met in targets.items():
         values = " / ".join(by_seed[seed][claim][1] for seed in args.seeds)
         print(f"{'met    ' if met else 'NOT MET'} {claim} (per seed: {values})")
+        report.target(claim, met, **{key: [by_seed[seed][claim][2][key] for seed in args.seeds]  # per seed
+                                     for key in by_seed[args.seeds[0]][claim][2]})
 
-    zuko_table(cfg)
+    zuko_table(cfg, report)
+    report.write(args.json)
     return 1 if args.check and not s and not all(targets.values()) else 0
 
 

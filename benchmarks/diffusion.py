@@ -6,6 +6,7 @@ a GAN, a VAE and a flow trained as long or less, by their samples and their like
     python benchmarks/diffusion.py            # both tables (about 8 + 17 minutes on 2 CPU cores)
     python benchmarks/diffusion.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/diffusion.py --check    # exit 1 when a target is missed
+    python benchmarks/diffusion.py --json r.json  # the tables and the targets' verdicts also as JSON, in r.json
 
 Both models are the chapter's (notebooks/07_diffusion_models.ipynb, book budget): ``TimeField(2, 128, 4)``, Adam
 6e-3 with a cosine decay, 10,000 steps of 512 points, times drawn with ``time_power`` 3. The diffusion model
@@ -58,7 +59,7 @@ from dgm_course.metrics import bits_per_dim, energy_distance, energy_test, held_
 from dgm_course.training import fit
 from dgm_course.vae import mlp_vae
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 SEEDS = (0, 1, 2)
 FULL = dict(steps=10_000, batch=512, n_test=20_000, n_judge=2000, permutations=999, ddim_steps=(10, 20, 50))
@@ -212,78 +213,89 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
     parser.add_argument("--part", choices=("all", "checkerboard", "digits"), default="all",
                         help="run one of the two tables (default: both)")
+    add_json_option(parser)
     args = parser.parse_args()
+    report = Report("diffusion", smoke=args.smoke, seeds=list(SEEDS), part=args.part)
     met = []
     if args.part in ("all", "checkerboard"):
-        met.append(checkerboard(SMOKE if args.smoke else FULL))
+        met.append(checkerboard(SMOKE if args.smoke else FULL, report))
     if args.part in ("all", "digits"):
-        met.append(digits(DIGITS_SMOKE if args.smoke else DIGITS_FULL))
+        met.append(digits(DIGITS_SMOKE if args.smoke else DIGITS_FULL, report))
+    report.write(args.json)
     return 1 if args.check and not args.smoke and not all(met) else 0
 
 
-def checkerboard(size: dict) -> bool:
+def checkerboard(size: dict, report: Report) -> bool:
     """The checkerboard's tables; whether both targets are met."""
     runs = [run(seed, size) for seed in SEEDS]
 
-    def per_seed(key: str, fmt: str = "{:.3f}") -> str:
-        return " / ".join(fmt.format(r[key]) for r in runs)
+    def per_seed(key: str) -> list[float]:
+        return [r[key] for r in runs]
 
     gaps = [r["diffusion_nll"] - r["fm_nll"] for r in runs]
     worst_pass = max(r["ddim_pass"] for r in runs)
     print(f"checkerboard, seeds {' / '.join(map(str, SEEDS))}; entropy {toy2d.entropy('checkerboard'):.4f} nats\n")
-    print_table(["model", "train s (per seed)", "held-out NLL (per seed)", "NLL worst seed ± se"], [
-        ["diffusion (VP, noise, probability-flow ODE)", per_seed("diffusion_s", "{:.0f}"), per_seed("diffusion_nll"),
-         f"{max(r['diffusion_nll'] for r in runs):.4f} ± {max(r['diffusion_se'] for r in runs):.4f}"],
-        ["flow matching (continuous flows)", per_seed("fm_s", "{:.0f}"), per_seed("fm_nll"),
-         f"{max(r['fm_nll'] for r in runs):.4f} ± {max(r['fm_se'] for r in runs):.4f}"],
-    ])
+    report.data["entropy"] = toy2d.entropy("checkerboard")
+    report.table("checkerboard", [
+        Column("model", "model"), Column("train s (per seed)", "train_s", ".0f"),
+        Column("held-out NLL (per seed)", "nll", ".3f"),
+        Column("NLL worst seed ± se", "worst_nll", ".4f", se="worst_se"),
+    ], [dict(model=name, train_s=per_seed(f"{key}_s"), nll=per_seed(f"{key}_nll"), se=per_seed(f"{key}_se"),
+             worst_nll=max(per_seed(f"{key}_nll")), worst_se=max(per_seed(f"{key}_se")))
+        for key, name in (("diffusion", "diffusion (VP, noise, probability-flow ODE)"),
+                          ("fm", "flow matching (continuous flows)"))])
     print()
-    print_table(["DDIM steps (network evaluations)", "energy test p (per seed)"],
-                [[str(k), per_seed(f"p{k}", "{:.3f}")] for k in size["ddim_steps"]])
-    targets = {
-        "diffusion NLL - flow matching NLL <= 0.05 under every seed (per seed: "
-        + " / ".join(f"{g:+.4f}" for g in gaps) + ")": max(gaps) <= 0.05,
-        f"DDIM passes the energy test within 50 evaluations under every seed (worst seed: {worst_pass})":
-            worst_pass <= 50,
-    }
+    report.table("ddim", [Column("DDIM steps (network evaluations)", "steps"),
+                          Column("energy test p (per seed)", "p", ".3f")],
+                 [dict(steps=k, p=per_seed(f"p{k}")) for k in size["ddim_steps"]])
+    targets = [
+        report.target("diffusion NLL - flow matching NLL <= 0.05 under every seed (per seed: "
+                      + " / ".join(f"{g:+.4f}" for g in gaps) + ")", max(gaps) <= 0.05, gaps=gaps),
+        report.target(f"DDIM passes the energy test within 50 evaluations under every seed (worst seed: {worst_pass})",
+                      worst_pass <= 50, ddim_pass=per_seed("ddim_pass")),  # null: no step count passed
+    ]
     print()
-    print_table(["target", "met"], [[k, "yes" if v else "NO"] for k, v in targets.items()])
+    report.table("checkerboard targets", [Column("target", "target"), Column("met", "met")],
+                 report.data["targets"][-2:])
     print(f"\nmedian training time per model: {statistics.median([r['diffusion_s'] for r in runs]):.0f} s (diffusion), "
           f"{statistics.median([r['fm_s'] for r in runs]):.0f} s (flow matching)")
-    return all(targets.values())
+    return all(targets)
 
 
-def digits(size: dict) -> bool:
+def digits(size: dict, report: Report) -> bool:
     """The digits' table; whether the target is met."""
     runs = [digits_run(seed, size) for seed in SEEDS]
 
-    def per_seed(key: str, fmt: str) -> str:
-        return " / ".join(fmt.format(r[key]) for r in runs)
+    def per_seed(key: str) -> list[float] | None:
+        return [r[key] for r in runs] if key in runs[0] else None
 
     names = {"unet": "diffusion, U-Net (DDIM 50; probability-flow ODE)",
              "mlp": "diffusion, MLP (guided diffusion's network, no labels)", "gan": "DCGAN (the GAN chapter's)",
              "vae": "VAE, Gaussian decoder (IWAE bound)", "flow": "RealNVP (logit transform)"}
-    rows = []
+    records = []
     for key, name in names.items():
-        likelihood = ["-", "-", "-"]
-        if f"{key}_nll" in runs[0]:
-            likelihood = [" / ".join(f"{r[f'{key}_nll']:.1f} ± {r[f'{key}_se']:.1f}" for r in runs),
-                          per_seed(f"{key}_median", "{:.1f}"),
-                          " / ".join(f"{digit_bits(r[f'{key}_nll']):.3f}" for r in runs)]
-        rows.append([name, per_seed(f"{key}_s", "{:.0f}"), per_seed(f"{key}_energy", "{:.4f}"), *likelihood])
-    rows.append(["real digits: training against held-out (the floor)", "-", per_seed("floor", "{:.4f}"), "-", "-",
-                 "-"])
+        nll = per_seed(f"{key}_nll")  # None for the GAN: no likelihood
+        records.append(dict(model=name, train_s=per_seed(f"{key}_s"), energy=per_seed(f"{key}_energy"), nll=nll,
+                            se=per_seed(f"{key}_se"), median_nll=per_seed(f"{key}_median"),
+                            bits=None if nll is None else [digit_bits(v) for v in nll]))
+    records.append(dict(model="real digits: training against held-out (the floor)", train_s=None,
+                        energy=per_seed("floor"), nll=None, se=None, median_nll=None, bits=None))
     print(f"\n8x8 digits, seeds {' / '.join(map(str, SEEDS))}: samples against the held-out digits; likelihoods of "
           f"the held-out digits dequantised ({LEVELS} levels)\n")
-    print_table(["model", "train s", "energy distance (unbiased)", "held-out NLL, nats on [0, 1]^64 (mean ± se)",
-                 "median NLL", "bits/dim (of the mean)"], rows)
+    report.table("digits", [
+        Column("model", "model"), Column("train s", "train_s", ".0f"),
+        Column("energy distance (unbiased)", "energy", ".4f"),
+        Column("held-out NLL, nats on [0, 1]^64 (mean ± se)", "nll", ".1f", se="se"),
+        Column("median NLL", "median_nll", ".1f"), Column("bits/dim (of the mean)", "bits", ".3f"),
+    ], records)
     verdicts = [r["unet_energy"] < min(r["vae_energy"], r["gan_energy"])
                 and max(r["vae_s"], r["gan_s"]) <= r["unet_s"] for r in runs]
     target = ("the U-Net diffusion's samples nearer the held-out digits than the VAE's and the GAN's, which trained "
               "at most as long, under every seed (per seed: "
               + " / ".join("yes" if v else "no" for v in verdicts) + ")")
+    report.target(target, all(verdicts), met_per_seed=verdicts)
     print()
-    print_table(["target", "met"], [[target, "yes" if all(verdicts) else "NO"]])
+    report.table("digits targets", [Column("target", "target"), Column("met", "met")], report.data["targets"][-1:])
     return all(verdicts)
 
 

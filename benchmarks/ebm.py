@@ -5,6 +5,7 @@ scored on held-out points against the data's entropy, the floor no model can bea
     python benchmarks/ebm.py            # 8 Gaussians and moons, seeds 0 1 2 (about 13 minutes on 2 CPU cores)
     python benchmarks/ebm.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/ebm.py --check    # exit 1 when a target is missed
+    python benchmarks/ebm.py --json r.json  # the table and the targets' verdicts also as JSON, in r.json
 
 The chapter's model and recipe (notebooks/10_energy_based_models.ipynb): an MLP energy of 3 layers of 128 SiLU
 units, Adam 1e-3, batches of 256, 20 Langevin steps of size 0.01 per training step from a buffer of 10,000
@@ -23,7 +24,7 @@ import sys
 from dgm_course.data import toy2d
 from dgm_course.ebm import held_out_2d, train_cd
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 DATASETS = ("8gaussians", "moons")
 SEEDS = (0, 1, 2)
@@ -36,12 +37,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
+    add_json_option(parser)
     args = parser.parse_args()
     size = SMOKE if args.smoke else FULL
     seeds = SEEDS[:1] if args.smoke else SEEDS
+    report = Report("ebm", smoke=args.smoke, seeds=list(seeds))
     print(f"contrastive divergence, {size['steps']} steps of {size['batch']}, {size['chain']} Langevin steps each; "
           f"seeds {' / '.join(map(str, seeds))}", flush=True)
-    rows, met = [], {}
+    records, met = [], {}
     for name in DATASETS:
         test, entropy = toy2d.held_out(name, size["n_test"]), toy2d.entropy(name)
         nlls, ses, seconds = [], [], []
@@ -56,12 +59,18 @@ def main() -> int:
                   f"(entropy {entropy:.4f})", flush=True)
         gaps = [v - entropy for v in nlls]
         met[name] = max(gaps) <= TARGET_GAP
-        rows.append([name, f"{entropy:.4f}", " / ".join(f"{v:.4f}" for v in nlls),
-                     " / ".join(f"{g:+.4f}" for g in gaps), f"{max(ses):.4f}", " / ".join(f"{s:.0f}" for s in seconds),
-                     "yes" if met[name] else "NO"])
+        records.append(dict(data=name, entropy=entropy, nll=nlls, se=ses, gap=gaps, largest_se=max(ses),
+                            train_s=seconds, met=met[name]))
+        report.target(f"{name}: held-out NLL within {TARGET_GAP} nats of the entropy under every seed", met[name],
+                      worst_gap=max(gaps))
     print()
-    print_table(["data", "entropy (nats)", "held-out NLL (per seed)", "NLL - entropy (per seed)", "largest se",
-                 "train s (per seed)", f"gap <= {TARGET_GAP} every seed"], rows)
+    report.table("ebm", [
+        Column("data", "data"), Column("entropy (nats)", "entropy", ".4f"),
+        Column("held-out NLL (per seed)", "nll", ".4f"), Column("NLL - entropy (per seed)", "gap", "+.4f"),
+        Column("largest se", "largest_se", ".4f"),
+        Column("train s (per seed)", "train_s", ".0f"), Column(f"gap <= {TARGET_GAP} every seed", "met"),
+    ], records)
+    report.write(args.json)
     return 1 if args.check and not args.smoke and not all(met.values()) else 0
 
 

@@ -4,6 +4,7 @@ RealNVP side by side with zuko's at the same size, data, optimizer and number of
     python benchmarks/flows.py            # the full benchmark, seeds 0 1 2 (about 20 minutes on 2 CPU cores)
     python benchmarks/flows.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/flows.py --check    # exit 1 when a target is missed
+    python benchmarks/flows.py --json r.json  # the table and the targets' verdicts also as JSON, in r.json
 
 Targets (issue 3): RealNVP <= 3.53 nats within 120 s of training, the spline flow <= 3.50 within 240 s
 (the floor is the data's entropy ln 32 = 3.466), and against zuko: an NLL no more than 0.03 nats above zuko's
@@ -38,7 +39,7 @@ from dgm_course.flows import realnvp, spline_flow
 from dgm_course.metrics import held_out_nll
 from dgm_course.training import fit
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 DATA = "checkerboard"
 
@@ -92,7 +93,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="a target counts as met under all")
+    add_json_option(parser)
     args = parser.parse_args()
+    report = Report("flows", smoke=args.smoke, seeds=args.seeds, data=DATA, entropy=toy2d.entropy(DATA))
     import zuko  # benchmark-only dependency (the dev extra)
 
     layers, width, batch, lr = (2, 16, 128, 2e-3) if args.smoke else (16, 128, 1024, 2e-3)
@@ -141,20 +144,28 @@ def main() -> int:
     ratio = ours.step_ms / theirs.step_ms
     versus_ok = all(a <= b + ZUKO_TOLERANCE for a, b in zip(ours.nll, theirs.nll)) and ratio <= 1.05
 
-    header = ["model", "steps", "train (s), max", "ms/step (median)", "sample 10k (ms)",
-              "held-out NLL (nats) per seed", "worst", "target", "met (every seed)"]
     print()
-    print_table(header, [
-        [r.name, str(r.steps), f"{max(r.train_s):.1f}", f"{r.step_ms:.1f}", f"{r.sample_ms:.1f}",
-         " / ".join(f"{v:.4f}" for v in r.nll), f"{max(r.nll):.4f} ± {r.se[r.nll.index(max(r.nll))]:.4f}",
-         r.target or "-", "-" if r.ok is None else ("yes" if r.ok else "NO")]
-        for r in rows.values()
-    ])
+    report.table("models", [
+        Column("model", "model"), Column("steps", "steps"),
+        Column("train (s), max", "train_s", lambda v: f"{max(v):.1f}"),  # per seed in the JSON
+        Column("ms/step (median)", "step_ms", ".1f"), Column("sample 10k (ms)", "sample_ms", ".1f"),
+        Column("held-out NLL (nats) per seed", "nll", ".4f"), Column("worst", "worst_nll", ".4f", se="worst_se"),
+        Column("target", "target"), Column("met (every seed)", "met"),
+    ], [dict(model=r.name, steps=r.steps, train_s=r.train_s, step_ms=r.step_ms, sample_ms=r.sample_ms, nll=r.nll,
+             se=r.se, worst_nll=max(r.nll), worst_se=r.se[r.nll.index(max(r.nll))], target=r.target or None,
+             met=r.ok)
+        for r in rows.values()])
     print(f"\nfloor: the data's entropy ln 32 = {toy2d.entropy(DATA):.4f} nats")
     print(f"ours vs zuko, seed by seed: NLL {' / '.join(f'{a:.4f} vs {b:.4f}' for a, b in zip(ours.nll, theirs.nll))}; "
           f"time per step ratio {ratio:.3f} (target: NLL at most {ZUKO_TOLERANCE} above zuko's under every seed, at "
           f"<= 1.05x) -> "
           f"{'met' if versus_ok else 'NOT MET'}")
+    for r in (ours, spline):
+        report.target(f"{r.name}: held-out NLL {r.target}, every seed", bool(r.ok), worst_nll=max(r.nll),
+                      max_train_s=max(r.train_s))
+    report.target(f"ours within {ZUKO_TOLERANCE} nats of zuko's NLL under every seed, at <= 1.05x its time per step",
+                  versus_ok, nll_ours=ours.nll, nll_zuko=theirs.nll, step_ratio=ratio)
+    report.write(args.json)
     missed = not (ours.ok and spline.ok and versus_ok)
     return 1 if args.check and missed and not args.smoke else 0
 

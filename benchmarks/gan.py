@@ -7,6 +7,7 @@ and worst of several seeds. The target counts as met only when every seed meets 
     python benchmarks/gan.py --seeds 5     # more seeds
     python benchmarks/gan.py --only wgan   # the rows whose name contains "wgan"
     python benchmarks/gan.py --smoke       # seconds: proves the script runs (the tests run this)
+    python benchmarks/gan.py --json r.json # the table and the target's verdict also as JSON, in r.json
 
 Rows: the four objectives with their published defaults (dgm_course.gan.TEXTBOOK), then the ladder from the
 textbook non-saturating GAN to its last rung (dgm_course.gan.BEST), one change at a time (dgm_course.gan.LADDER;
@@ -25,7 +26,7 @@ import torch
 
 from dgm_course.gan import BEST, LADDER, TEXTBOOK, Recipe, train_2d
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 TARGET_MODES, TARGET_HQ, TARGET_SECONDS = 24, 0.80, 300
 
@@ -41,8 +42,10 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
     parser.add_argument("--only", help="run only the rows whose name contains this text (e.g. minimax)")
+    add_json_option(parser)
     args = parser.parse_args()
     seeds = 1 if args.smoke else args.seeds
+    report = Report("gan", smoke=args.smoke, seeds=list(range(seeds)), data="25gaussians")
     print(f"{torch.get_num_threads()} threads; torch {torch.__version__}; {seeds} seed(s) per row", flush=True)
 
     def shrink(r: Recipe) -> Recipe:
@@ -54,7 +57,7 @@ def main() -> int:
         variants = [(name, recipe) for name, recipe in variants if args.only in name]
         if not variants:
             parser.error(f"no row's name contains {args.only!r}")
-    rows, results = [], {}
+    records, results = [], {}
     for name, recipe in variants:
         recipe = shrink(recipe)
         runs = []
@@ -66,20 +69,33 @@ def main() -> int:
                   f"energy {final['energy']:.4f}, {history.seconds:.0f} s", flush=True)
         modes, hq, energy, seconds = (list(v) for v in zip(*runs))
         results[recipe] = (modes, hq, seconds)
-        rows.append([name, recipe.objective, f"{recipe.hidden}x{recipe.depth}", f"{recipe.lr_d:g}", str(recipe.batch),
-                     str(recipe.steps), str(recipe.n_critic), spread(seconds, ".0f"),
-                     f"{spread(modes, '.1f')} (min {min(modes):.0f})",
-                     f"{spread([100 * h for h in hq], '.1f')} (min {100 * min(hq):.1f})", spread(energy, ".4f")])
+        records.append(dict(variant=name, objective=recipe.objective, hidden=recipe.hidden, depth=recipe.depth,
+                            lr=recipe.lr_d, batch=recipe.batch, steps=recipe.steps, n_critic=recipe.n_critic,
+                            train_s=seconds, modes=modes, hq_percent=[100 * h for h in hq], energy=energy))  # per seed
     print()
-    print_table(["variant", "objective", "MLPs", "lr", "batch", "generator steps", "critic steps", "train (s)",
-                 "modes of 25", "high quality (%)", "energy distance"], rows)
+    report.table("variants", [
+        Column("variant", "variant"), Column("objective", "objective"),
+        Column("MLPs", None, lambda r: f"{r['hidden']}x{r['depth']}"), Column("lr", "lr", "g"),
+        Column("batch", "batch"),
+        Column("generator steps", "steps"), Column("critic steps", "n_critic"),
+        Column("train (s)", "train_s", lambda v: spread(v, ".0f")),
+        Column("modes of 25", "modes", lambda v: f"{spread(v, '.1f')} (min {min(v):.0f})"),
+        Column("high quality (%)", "hq_percent", lambda v: f"{spread(v, '.1f')} (min {min(v):.1f})"),
+        Column("energy distance", "energy", lambda v: spread(v, ".4f")),
+    ], records)
     if shrink(BEST) not in results:
+        report.write(args.json)
         return 0
     modes, hq, seconds = results[shrink(BEST)]
     met = min(modes) >= TARGET_MODES and min(hq) >= TARGET_HQ and max(seconds) <= TARGET_SECONDS
     print(f"\nTarget (the ladder's last rung, under every seed): >= {TARGET_MODES} modes, >= {100 * TARGET_HQ:.0f} % "
           f"high quality, <= {TARGET_SECONDS} s: {'met' if met else 'NOT met'} (worst seed: {min(modes):.0f} modes, "
           f"{100 * min(hq):.1f} %, {max(seconds):.0f} s)")
+    report.target(f"the ladder's last rung, under every seed: >= {TARGET_MODES} modes, >= {100 * TARGET_HQ:.0f} % "
+                  f"high quality, <= {TARGET_SECONDS} s", met, min_modes=min(modes),
+                  min_hq_percent=100 * min(hq), max_train_s=max(seconds), need_modes=TARGET_MODES,
+                  need_hq_percent=100 * TARGET_HQ, need_train_s=TARGET_SECONDS)
+    report.write(args.json)
     return 0
 
 

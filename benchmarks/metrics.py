@@ -6,6 +6,7 @@ samples.
                                             # about 13 GB of memory at n = 5000, d = 64)
     python benchmarks/metrics.py --smoke    # seconds: proves the script runs (the tests run this)
     python benchmarks/metrics.py --check    # exit 1 when a target is missed
+    python benchmarks/metrics.py --json r.json  # the table and the targets' verdicts also as JSON, in r.json
 
 Each (method, n, d) runs in a fresh Python process, so that its peak memory (the growth of the resident set
 over the process's state after the imports and the data) is its own. Reported: the V-statistic, its relative
@@ -26,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 METHODS = ("dgm_course", "dcor", "scipy")
 REL_TOL, DCOR_SPEEDUP, SCIPY_SPEEDUP = 1e-12, 5.0, 2.0
@@ -83,6 +84,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit with status 1 when a target is missed")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per method and size (default 5)")
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "N", "D"), help=argparse.SUPPRESS)  # the child process
+    add_json_option(parser)
     args = parser.parse_args()
     if args.one:
         method, n, d = args.one[0], int(args.one[1]), int(args.one[2])
@@ -95,7 +97,8 @@ def main() -> int:
     repeats = 1 if args.smoke else args.repeats
     print(f"float64; {torch.get_num_threads()} threads; torch {torch.__version__}; median of {repeats} call(s) per "
           "method and size after one untimed call, each method in its own process", flush=True)
-    rows, missed = [], []
+    report = Report("metrics", smoke=args.smoke, repeats=repeats, sizes=sizes)
+    records, missed = [], []
     for n, d in sizes:
         result = {}
         for method in METHODS:
@@ -110,23 +113,31 @@ def main() -> int:
             r = result[method]
             rel = abs(r["value"] - ref) / abs(ref)
             speed = {m: result[m]["seconds"] / r["seconds"] for m in ("dcor", "scipy")}
-            rows.append([str(n), str(d), method, f"{r['value']:.15g}", "-" if method == "dcor" else f"{rel:.1e}",
-                         f"{r['seconds']:.3f}", f"{speed['dcor']:.1f}", f"{speed['scipy']:.2f}",
-                         f"{r['peak_mib']:.0f}"])
+            records.append(dict(n=n, d=d, method=method, value=r["value"], rel_diff=None if method == "dcor" else rel,
+                                seconds=r["seconds"], dcor_ratio=speed["dcor"], scipy_ratio=speed["scipy"],
+                                peak_mib=r["peak_mib"]))
             if method == "dgm_course":
-                if rel > REL_TOL:
+                if not report.target(f"n={n}, d={d}: agreement with dcor <= {REL_TOL:g} relative", not rel > REL_TOL,
+                                     n=n, d=d, rel_diff=rel):
                     missed.append(f"n={n}, d={d}: relative difference {rel:.1e} > {REL_TOL:g}")
-                if speed["dcor"] < DCOR_SPEEDUP:
+                if not report.target(f"n={n}, d={d}: >= {DCOR_SPEEDUP:g}x faster than dcor",
+                                     not speed["dcor"] < DCOR_SPEEDUP, n=n, d=d, speedup=speed["dcor"]):
                     missed.append(f"n={n}, d={d}: {speed['dcor']:.1f}x faster than dcor (target {DCOR_SPEEDUP:g}x)")
-                if speed["scipy"] < SCIPY_SPEEDUP:
+                if not report.target(f"n={n}, d={d}: >= {SCIPY_SPEEDUP:g}x faster than scipy",
+                                     not speed["scipy"] < SCIPY_SPEEDUP, n=n, d=d, speedup=speed["scipy"]):
                     missed.append(f"n={n}, d={d}: {speed['scipy']:.2f}x faster than scipy (target {SCIPY_SPEEDUP:g}x)")
     print()
-    print_table(["n", "d", "method", "energy distance (V)", "rel. diff. from dcor", "median time (s)",
-                 "dcor time / this", "scipy time / this", "peak memory (MiB)"], rows)
+    report.table("energy distance", [
+        Column("n", "n"), Column("d", "d"), Column("method", "method"), Column("energy distance (V)", "value", ".15g"),
+        Column("rel. diff. from dcor", "rel_diff", ".1e"), Column("median time (s)", "seconds", ".3f"),
+        Column("dcor time / this", "dcor_ratio", ".1f"), Column("scipy time / this", "scipy_ratio", ".2f"),
+        Column("peak memory (MiB)", "peak_mib", ".0f"),
+    ], records)
     print()
     print("targets: agreement with dcor <= 1e-12 relative; >= 5x faster than dcor; >= 2x faster than scipy")
     for line in missed or ["all met"]:
         print(("NOT MET " if missed else "") + line)
+    report.write(args.json)
     return 1 if args.check and missed and not args.smoke else 0
 
 

@@ -5,6 +5,7 @@ image and bits per dimension), with the training time.
     python benchmarks/vae.py                 # digits and Fashion-MNIST (a few minutes on 2 CPU cores)
     python benchmarks/vae.py --smoke         # seconds: proves the script runs (the tests run this)
     python benchmarks/vae.py --mnist-root D  # MNIST's IDX files in folder D (otherwise tried online)
+    python benchmarks/vae.py --json r.json   # the table also as JSON, in r.json
 
 Rows:
 - digits (8x8, binarized once, Bernoulli decoder): the MLP VAE of the chapter, 8 latent dimensions;
@@ -29,7 +30,7 @@ from dgm_course.data import images
 from dgm_course.training import fit
 from dgm_course.vae import VAE, conv_vae, mlp_vae
 
-from _table import print_table  # benchmarks/_table.py, beside this script
+from _table import Column, Report, add_json_option  # benchmarks/_table.py, beside this script
 
 # the VAE chapter's sizes (dgm_course.budget.VAE_SIZES; the chapter trains them for fewer steps); digits with 8 latents
 DIGITS = dict(latent=8, **budget.VAE_SIZES["digits"])
@@ -52,21 +53,23 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--mnist-root", help="a folder with MNIST's four IDX files")
     parser.add_argument("--mnist-steps", type=int, default=20_000, help="training steps of the MNIST VAE")
+    add_json_option(parser)
     args = parser.parse_args()
+    report = Report("vae", smoke=args.smoke, seeds=[0])
     s = args.smoke
     digits_cfg = {**DIGITS, **(dict(hidden=32, steps=30) if s else {})}
     fashion_cfg = {**FASHION, **(dict(latent=4, channels=8, hidden=32, steps=20, batch=64) if s else {})}
     k = 10 if s else IWAE_K
     n_test = 200 if s else 1000
     print(f"{torch.get_num_threads()} threads; torch {torch.__version__}", flush=True)
-    rows = []
+    records = []
 
     def row(name: str, vae: VAE, seconds: float, steps: int, x: torch.Tensor, k: int, dim: int, offset: float) -> None:
         t = time.perf_counter()
         elbo, nll, se = vae.evaluate(x, k)  # the chapter's scores
         bits = (nll + offset) / (dim * math.log(2))
-        rows.append([name, str(steps), f"{seconds:.1f}", f"{len(x):,}", f"{elbo:.2f}", str(k), f"{nll:.2f} ± {se:.2f}",
-                     f"{bits:.3f}", f"{time.perf_counter() - t:.1f}"])
+        records.append(dict(model=name, steps=steps, train_s=seconds, test_images=len(x), elbo=elbo, k=k, nll=nll,
+                            se=se, bits=bits, eval_s=time.perf_counter() - t))
         print(f"  {name}: trained {seconds:.1f} s, test ELBO {elbo:.2f}, IWAE NLL {nll:.2f}", flush=True)
 
     # digits: binarized once with a fixed generator, as in the chapter
@@ -97,6 +100,7 @@ def main() -> int:
         m_test = images.load("mnist", "test", root=args.mnist_root, verbose=False)
     except images.DataUnavailable as error:
         mnist_note = f"MNIST not reachable, so no comparison with Burda et al. ({error})"
+        report.data.update(mnist=None)
     else:
         steps = 20 if s else args.mnist_steps
         torch.manual_seed(0)
@@ -112,11 +116,17 @@ def main() -> int:
         row(f"MNIST ({m_train.source}), Burda et al.'s VAE", vae, history.seconds, steps, x, 10 if s else 5000,
             784, 0.0)
         mnist_note = f"MNIST: Burda et al. (2016) report {BURDA_NLL} nats for this VAE (k = 5000) after 3,280 epochs"
+        report.data.update(mnist=m_train.source, burda_nll=BURDA_NLL)
 
     print()
-    print_table(["model", "steps", "train (s)", "test images", "test ELBO (nats)", "IWAE k", "IWAE NLL (nats)",
-                 "bits/dim", "eval (s)"], rows)
+    report.table("vae", [
+        Column("model", "model"), Column("steps", "steps"), Column("train (s)", "train_s", ".1f"),
+        Column("test images", "test_images", ","), Column("test ELBO (nats)", "elbo", ".2f"), Column("IWAE k", "k"),
+        Column("IWAE NLL (nats)", "nll", ".2f", se="se"), Column("bits/dim", "bits", ".3f"),
+        Column("eval (s)", "eval_s", ".1f"),
+    ], records)
     print("\n" + mnist_note)
+    report.write(args.json)
     return 0
 
 

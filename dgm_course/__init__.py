@@ -19,7 +19,8 @@ The parts, one concept a module, in the book's notation:
 - :mod:`dgm_course.applications` -- super-resolution, galaxy deconvolution, style transfer.
 - :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra,
   and ``score_2d``, the one judge of samples of the plane; :mod:`dgm_course.feature_distances` -- the Fréchet and
-  kernel distances (FID's and KID's formulas) between samples of features.
+  kernel distances (FID's and KID's formulas) between samples of features; :mod:`dgm_course.fidelity` -- precision,
+  recall, density, coverage and the copy share, from nearest neighbours.
 - :mod:`dgm_course.compare` -- every model of the course that draws 2-D points, trained and judged the same way
   (the course table).
 - :mod:`dgm_course.contract` -- what every model of the course offers (its objective, its sampler, its density and of
@@ -31,11 +32,11 @@ The parts, one concept a module, in the book's notation:
   :mod:`dgm_course.notebook` -- seeding, gluing numbers into the prose, and the claims each chapter checks.
 - :mod:`dgm_course.exercises` -- checkers for the exercises.
 
-Which way the imports go: ``data``, ``ode``, ``metrics``, ``feature_distances``, ``plotting``, ``budget`` and
-``checkpoint`` know nothing of models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``, ``diffusion``,
-``autoregressive``, ``ebm``, ``applications``) know nothing of notebooks and share ``contract`` (which knows
-``training``'s phases only); ``training`` knows a model only through its loss functions and its ``state_dict``;
-``compare`` and ``exercises`` sit on top of everything.
+Which way the imports go: ``data``, ``ode``, ``metrics``, ``feature_distances``, ``fidelity``, ``plotting``,
+``budget`` and ``checkpoint`` know nothing of models; the model families (``flows``, ``vae``, ``gan``, ``gmmn``,
+``diffusion``, ``autoregressive``, ``ebm``, ``applications``) know nothing of notebooks and share ``contract``
+(which knows ``training``'s phases only); ``training`` knows a model only through its loss functions and its
+``state_dict``; ``compare`` and ``exercises`` sit on top of everything.
 
 Where a new model family plugs in: its module (or subpackage) beside the others, with its equations, arguments and
 returns in the docstrings and the shared checks of ``_checks``; its model class satisfying

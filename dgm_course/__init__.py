@@ -20,7 +20,8 @@ The parts, one concept a module, in the book's notation:
 - :mod:`dgm_course.metrics` -- energy distance, the energy two-sample test, held-out NLL, mode coverage, spectra,
   and ``score_2d``, the one judge of samples of the plane; :mod:`dgm_course.feature_distances` -- the Fréchet and
   kernel distances (FID's and KID's formulas) between samples of features; :mod:`dgm_course.fidelity` -- precision,
-  recall, density, coverage and the copy share, from nearest neighbours.
+  recall, density, coverage and the copy share, from nearest neighbours; :mod:`dgm_course.features` -- the feature
+  map they read on images: a small classifier, trained once per image set and cached with its digest.
 - :mod:`dgm_course.compare` -- every model of the course that draws 2-D points, trained and judged the same way
   (the course table).
 - :mod:`dgm_course.contract` -- what every model of the course offers (its objective, its sampler, its density and of

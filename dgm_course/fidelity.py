@@ -20,7 +20,9 @@ of real balls that hold at least one generated point.
 each generated point's distance to its nearest training point with the same distance for fresh real points (held
 out from training): the share of generated points nearer to the training set than the :math:`q`-quantile of the
 held-out points' distances is about :math:`q` for a model whose samples are as new as fresh data, and near 1 for
-one that copies.
+one that copies. :func:`neighbour_ratio` looks at each sample alone: the distance to its nearest training point over
+the distance to its second nearest, :math:`d_1/d_2`; a copy (with a little noise) sits much nearer to one training
+point than to any other, and a ratio below 1/3 flags it (the rule of Yoon et al. 2023).
 """
 
 from __future__ import annotations
@@ -72,6 +74,19 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> dict[str, float]
     return {"precision": float((inside_real > 0).double().mean()), "recall": float(covered.double().mean()),
             "density": float(inside_real.double().mean() / k),
             "coverage": float((nearest_fake < r_real).double().mean())}
+
+
+def neighbour_ratio(fake: Tensor, train: Tensor) -> Tensor:
+    r""":math:`d_1/d_2` for each generated row of ``fake``: its distance to the nearest training row of ``train`` over
+    its distance to the second nearest (module docstring); shape (m,), in [0, 1]."""
+    fake, train = _rows(fake, "fake"), _rows(train, "train")
+    if fake.shape[1] != train.shape[1]:
+        raise ValueError(f"fake and train must have the same number of features; got {fake.shape[1]} and "
+                         f"{train.shape[1]}")
+    if len(train) < 2:
+        raise ValueError(f"the ratio needs at least 2 training rows; got {len(train)}")
+    two = torch.cat([torch.cdist(part, train).topk(2, dim=1, largest=False).values for part in fake.split(_BLOCK_ROWS)])
+    return two[:, 0] / two[:, 1].clamp(min=torch.finfo(torch.float64).tiny)
 
 
 def copy_share(fake: Tensor, train: Tensor, held_out: Tensor, q: float = 0.01) -> float:

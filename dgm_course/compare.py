@@ -62,11 +62,17 @@ class Contender:
     def __post_init__(self) -> None:
         positive_int(self.steps, f"{self.name}: steps")
         positive_int(self.batch, f"{self.name}: batch")
+        if isinstance(self.make, Recipe):
+            raise ValueError(f"{self.name}: a GAN's recipe brings its batch and optimisers: use "
+                             "Contender.gan(name, chapter, steps, recipe)")
+        if not callable(self.make):
+            raise ValueError(f"{self.name}: make must be a function that builds the untrained model; got "
+                             f"{type(self.make).__name__}")
 
     @classmethod
     def gan(cls, name: str, chapter: str, steps: int, recipe: Recipe) -> Contender:
         """A GAN contender: ``recipe``'s GAN trained for ``steps`` rounds, with the recipe's batch, optimisers and
-        schedules (its ``steps`` field is replaced)."""
+        schedules (the schedules span the run's rounds, whatever the recipe's own ``steps``)."""
         return cls(name, chapter, steps, recipe.batch, None, recipe.build, cosine=False)
 
 
@@ -201,10 +207,11 @@ def judge(trained: Trained, *, n: int = 2000, n_permutations: int = 199, seed: i
     gen = torch.Generator().manual_seed(budget.seed(seed))
     with torch.no_grad():
         samples = model.sample(n, gen).detach().cpu().double()
+    evaluations = model.evaluations  # read now: an adaptive solver's count is that of its last solve
     stat, p = energy_test(samples, test, n_permutations, gen)
     results = {**score_2d(samples, dataset), "statistic": stat, "p": p, "nll": math.nan, "nll_se": math.nan,
                "train_s": trained.history.seconds, "sample_s": sampling_seconds(model.sample),
-               "evaluations": model.evaluations}
+               "evaluations": evaluations}
     if model.density != "none":
         device = next(model.parameters()).device
         results["nll"], results["nll_se"] = held_out_nll(lambda x: model.log_prob(x.to(device).float()).cpu(), test)

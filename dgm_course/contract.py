@@ -10,8 +10,13 @@ A model of the course is an ``nn.Module`` (it owns its parameters) with
   (a flow, a continuous flow up to its solver's error, a diffusion model's probability-flow ODE), ``"bound"`` (a
   lower bound on it: a VAE's importance-weighted bound), ``"quadrature"`` (the energy normalised by a numerical
   integral), or ``"none"`` (a generator alone; ``log_prob`` raises);
-- ``evaluations``: the network evaluations one sample costs (1 for a generator or a flow's one pass; a sampler's
-  steps times the evaluations of each; for an adaptive ODE solver, the number its last solve used).
+- ``evaluations``: the network evaluations one sample costs (1 for a generator; one per coupling layer of a flow; a
+  sampler's steps times the evaluations of each; for an adaptive ODE solver, the number its last solve used, so
+  read it right after sampling).
+
+``sample`` draws from the model's law: a VAE does so when built with ``noise=True`` (its default, the decoder's
+means, is what VAE papers show). ``density`` may depend on the instance: a diffusion model on data that are not flat
+vectors, or an energy off the plane, has "none".
 
 :class:`Generative` states it for type checkers; :func:`check` is the one validator, run before a model is trained
 or judged (:mod:`dgm_course.compare`), with an error that names what is missing. A new family joins the course's

@@ -219,6 +219,7 @@ class EBM(nn.Module):
         self.chain_steps, self.step_size = positive_int(chain_steps, "chain_steps"), float(step_size)
         self.penalty, self.sample_steps = _check_penalty(penalty), positive_int(sample_steps, "sample_steps")
         self.grid_bound, self.grid = float(grid_bound), positive_int(grid, "grid")
+        self.density = "quadrature" if energy.dim == 2 else "none"  # the grid is of the plane
 
     @property
     def evaluations(self) -> int:

@@ -58,8 +58,9 @@ class Bijection(nn.Module):
 
     @property
     def evaluations(self) -> int:
-        """Evaluations of a network that :meth:`invert` costs: one (a coupling's conditioner), none for a layer
-        without a network, an ODE solver's evaluations for a continuous flow."""
+        """Evaluations of a network that a pass costs: one (a coupling's conditioner), none for a layer without a
+        network (which says so), an ODE solver's evaluations for a continuous flow (for an adaptive solver, those of
+        its last solve)."""
         return 1
 
 
@@ -92,6 +93,13 @@ class Compose(Bijection):
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """Each layer inverted, in reverse order, their log-determinants added."""
         return self._cascade(y, [layer.inverse for layer in reversed(self.layers)])
+
+    def invert(self, y: Tensor) -> Tensor:
+        """Each layer inverted without its log-determinant, in reverse order."""
+        for layer in reversed(self.layers):
+            assert isinstance(layer, Bijection)
+            y = layer.invert(y)
+        return y
 
     @property
     def evaluations(self) -> int:

@@ -20,7 +20,7 @@ class ElementwiseAffine(Bijection):
         \qquad f^{-1}(y) = e^{-a} \odot (y - b).
     """
 
-    evaluations = 0  # no network: a vector of parameters (a fixed order)
+    evaluations = 0  # no network: two vectors of parameters
 
     def __init__(self, dim: int) -> None:
         super().__init__(dim)

@@ -26,6 +26,7 @@ no backward pass, and exact in any dimension.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -133,7 +134,8 @@ class OTFlow(Flow):
 
     def objective(self, steps: int) -> Callable[[Tensor], Tensor]:
         """The OT-Flow objective of a batch with the flow's weights (:func:`otflow_loss`)."""
-        return lambda x: otflow_loss(self, x, self.cost, self.hjb)
+        # a partial, not a lambda: fit's checkpoint fingerprint reads the weights from it
+        return functools.partial(otflow_loss, self, cost=self.cost, hjb=self.hjb)
 
 
 def otflow(dim: int, width: int = 32, rank: int = 10, steps: int = 8, method: str = "rk4", cost: float = 1.0,

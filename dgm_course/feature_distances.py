@@ -15,7 +15,10 @@ The matrix :math:`\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}` is symmetric positive se
 trace is the sum of the square roots of its eigenvalues, computed by symmetric eigendecompositions in float64 (the
 usual :math:`(\Sigma_1\Sigma_2)^{1/2}` by a general matrix square root is the same trace, since the two matrices are
 similar, but its square root is of a non-symmetric matrix and comes back with spurious imaginary parts). The
-estimate from samples is biased upward, by an amount that falls with the number of samples.
+estimate from samples is biased upward, by an amount that falls about as :math:`1/n` with the number :math:`n` of
+samples, so two models compare fairly only at equal :math:`n`; Chong and Forsyth (2020) remove the bias by
+computing it at several :math:`n` and extrapolating the line in :math:`1/n` to :math:`1/n = 0`
+(:func:`frechet_infinity`).
 
 **Kernel distance** (Bińkowski et al. 2018): the squared maximum mean discrepancy (Gretton et al. 2012)
 
@@ -78,6 +81,25 @@ def frechet_distance(x: Tensor, y: Tensor) -> Tensor:
         raise ValueError(f"x and y must have the same number of features; got {x.shape[1]} and {y.shape[1]}")
     return frechet_from_moments(x.mean(0), torch.cov(x.T).reshape(x.shape[1], -1), y.mean(0),
                                 torch.cov(y.T).reshape(y.shape[1], -1))
+
+
+def frechet_infinity(x: Tensor, y: Tensor, sizes: tuple[int, ...] | None = None,
+                     generator: torch.Generator | None = None) -> tuple[float, dict[int, float]]:
+    r"""Chong and Forsyth's (2020) unbiased Fréchet distance: :func:`frechet_distance` between random subsets of
+    ``sizes`` rows of ``x`` (default: 5 sizes evenly spaced in :math:`1/n` from a fifth of ``x`` to all of it) and
+    all of ``y``, a least-squares line fitted to the values against :math:`1/n`, and its value at :math:`1/n = 0`.
+    Returns that intercept and the value at each size."""
+    x, y = _features(x, "x"), _features(y, "y")
+    if sizes is None:
+        inverse = torch.linspace(5.0 / len(x), 1.0 / len(x), 5, dtype=torch.float64)
+        sizes = tuple(int(round(float(1 / v))) for v in inverse)
+    if len(sizes) < 2 or not all(2 <= positive_int(n, "size") <= len(x) for n in sizes):
+        raise ValueError(f"need at least two sizes between 2 and the {len(x)} rows of x; got {sizes}")
+    values = {n: float(frechet_distance(x[torch.randperm(len(x), generator=generator)[:n]], y)) for n in sizes}
+    inverse_n = torch.tensor([1.0 / n for n in values], dtype=torch.float64)
+    design = torch.stack([torch.ones_like(inverse_n), inverse_n], dim=1)
+    coefficients = torch.linalg.lstsq(design, torch.tensor(list(values.values()), dtype=torch.float64)[:, None])
+    return float(coefficients.solution[0, 0]), values
 
 
 def polynomial_kernel(degree: int = 3, gamma: float | None = None, coef: float = 1.0) -> Kernel:

@@ -118,7 +118,8 @@ def polynomial_kernel(degree: int = 3, gamma: float | None = None, coef: float =
 def distance_kernel(a: Tensor, b: Tensor) -> Tensor:
     r"""The distance-induced kernel :math:`k(x, y) = \tfrac12(\lVert x\rVert + \lVert y\rVert - \lVert x - y\rVert)`,
     whose MMD is half the energy distance (module docstring); the matrix of :math:`k(a_i, b_j)`."""
-    return 0.5 * (a.norm(dim=1)[:, None] + b.norm(dim=1)[None, :] - torch.cdist(a, b))
+    distances = torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")  # exact: no Gram-matrix shortcut
+    return 0.5 * (a.norm(dim=1)[:, None] + b.norm(dim=1)[None, :] - distances)
 
 
 def mmd2(x: Tensor, y: Tensor, kernel: Kernel | None = None) -> Tensor:

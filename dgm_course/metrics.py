@@ -137,14 +137,41 @@ def energy_test(
     """
     x = as_points(x, name="x")
     y = as_points(y, dim=x.shape[1], name="y")
-    n_permutations = positive_int(n_permutations, "n_permutations")
-    n, m = x.shape[0], y.shape[0]
     z = torch.cat([x, y]).detach().to(torch.float64)
-    N = n + m
+    N = len(z)
     D = torch.empty(N, N, dtype=torch.float64, device=z.device)
     rows = max(1, _BLOCK_ELEMENTS // N)
     for start in range(0, N, rows):
         D[start : start + rows] = _distances(z[start : start + rows], z)
+    return _permutation_test(D, len(x), n_permutations, generator)
+
+
+def mmd_test(
+    x: Tensor,
+    y: Tensor,
+    kernel: Callable[[Tensor, Tensor], Tensor],
+    n_permutations: int = 999,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    r"""The same permutation test with the squared MMD of ``kernel`` (``kernel(a, b)``: the matrix of
+    :math:`k(a_i, b_j)`), :math:`T = \frac{nm}{n+m}\widehat{\mathrm{MMD}}{}^2_V`: :func:`energy_test` is this test
+    with the matrix :math:`-\lVert x - y\rVert` in place of the kernel's, so with the distance-induced kernel
+    :math:`\tfrac12(\lVert x\rVert + \lVert y\rVert - \lVert x - y\rVert)` the statistic is half the energy
+    statistic and the p-value the same. Returns ``(T, p)``."""
+    x = as_points(x, name="x")
+    y = as_points(y, dim=x.shape[1], name="y")
+    z = torch.cat([x, y]).detach().to(torch.float64)
+    return _permutation_test(-kernel(z, z), len(x), n_permutations, generator)
+
+
+def _permutation_test(D: Tensor, n: int, n_permutations: int, generator: torch.Generator | None
+                      ) -> tuple[float, float]:
+    r"""The permutation test on the pooled matrix ``D`` (N, N) whose first ``n`` rows are the x-sample: the statistic
+    :math:`\frac{nm}{N}(2\bar D_{xy} - \bar D_{xx} - \bar D_{yy})` (V-statistic means) and its p-value
+    (:func:`energy_test`); each batch of relabellings costs one matrix product."""
+    n_permutations = positive_int(n_permutations, "n_permutations")
+    N = len(D)
+    m = N - n
     scale = n * m / N
     row_sums = D.sum(1, keepdim=True)
 
@@ -157,7 +184,7 @@ def energy_test(
         syy = (b * (row_sums - Da)).sum(0)
         return scale * (2 * sxy / (n * m) - sxx / n**2 - syy / m**2)
 
-    labels = torch.zeros(N, 1, dtype=torch.float64, device=z.device)
+    labels = torch.zeros(N, 1, dtype=torch.float64, device=D.device)
     labels[:n] = 1
     observed = statistic(labels)[0]
     exceed = 0
@@ -166,7 +193,7 @@ def energy_test(
     while done < n_permutations:
         b = min(batch, n_permutations - done)
         perms = torch.argsort(torch.rand(b, N, generator=generator), dim=1)
-        a = (perms < n).to(torch.float64).T.to(z.device)
+        a = (perms < n).to(torch.float64).T.to(D.device)
         exceed += int((statistic(a) >= observed * (1 - 1e-12)).sum())
         done += b
     return float(observed), (1 + exceed) / (1 + n_permutations)

@@ -21,7 +21,7 @@ from dgm_course.feature_distances import (
     mmd2,
     polynomial_kernel,
 )
-from dgm_course.metrics import energy_distance
+from dgm_course.metrics import energy_distance, energy_test, mmd_test
 
 
 def _covariance(d: int, seed: int) -> torch.Tensor:
@@ -150,3 +150,20 @@ def test_the_frechet_distance_falls_as_1_over_n_and_its_extrapolation_removes_th
     assert sorted(points) == [1000, 1250, 1667, 2500, 5000] and abs(default - truth) < 0.1
     with pytest.raises(ValueError, match="at least two sizes"):
         frechet_infinity(x[:100], y, sizes=(50, 500))
+
+
+def test_the_kernel_test_is_the_energy_test_with_another_kernel():
+    """mmd_test with the distance-induced kernel: half the energy statistic and, under the same relabellings, the
+    same p-value; with KID's kernel it rejects a shift of 1 and, on two samples of one law, rejects at level 0.05
+    in a share of 200 trials within the binomial bound."""
+    g = torch.Generator().manual_seed(8)
+    x, y = torch.randn(60, 4, generator=g, dtype=torch.float64), torch.randn(50, 4, generator=g, dtype=torch.float64)
+    t_energy, p_energy = energy_test(x, y, 199, torch.Generator().manual_seed(1))
+    t_mmd, p_mmd = mmd_test(x, y, distance_kernel, 199, torch.Generator().manual_seed(1))
+    assert t_mmd == pytest.approx(t_energy / 2, rel=1e-10) and p_mmd == p_energy
+    kid = polynomial_kernel()
+    _, p_shift = mmd_test(x + 1.0, torch.randn(200, 4, generator=g, dtype=torch.float64), kid, 199, g)
+    assert p_shift <= 0.01
+    rejections = sum(mmd_test(torch.randn(30, 4, generator=g), torch.randn(30, 4, generator=g), kid, 99, g)[1] <= 0.05
+                     for _ in range(200))
+    assert rejections / 200 <= 0.05 + 3.1 * math.sqrt(0.05 * 0.95 / 200)  # 99.9 % one-sided bound

@@ -149,8 +149,8 @@ def vgg19(weights: str = "auto", pooling: str = "avg", seed: int = 0) -> tuple[V
 
 @dataclass
 class Transfer:
-    """The result of :func:`transfer`: the image (1, 3, h, w), and the content and style losses (already
-    weighted by :math:`\\alpha` and :math:`\\beta`) at each step, before it."""
+    r"""The result of :func:`transfer`: the image (1, 3, h, w), and the content and style losses (already
+    weighted by :math:`\alpha` and :math:`\beta`) at each step, before it."""
 
     image: Tensor
     content: list[float]

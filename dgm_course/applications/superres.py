@@ -260,6 +260,6 @@ class SRGAN(nn.Module):
 
 
 def pixel_loss(generator: SRResNet, factor: int = 4) -> Callable[[Tensor], Tensor]:
-    """SRResNet's training loss for a batch of high-resolution patches :math:`x`: the mean squared error
-    :math:`\\frac1N \\lVert G(D_s(x)) - x \\rVert^2`, the loss that maximises PSNR."""
+    r"""SRResNet's training loss for a batch of high-resolution patches :math:`x`: the mean squared error
+    :math:`\frac1N \lVert G(D_s(x)) - x \rVert^2`, the loss that maximises PSNR."""
     return lambda x: (generator(downsample(x, factor)) - x).pow(2).mean()

@@ -33,8 +33,8 @@ def _points(d: int, generator: torch.Generator) -> Tensor:
 
 
 def _jacobian_logdet(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """:math:`\\log|\\det \\nabla f(x_i)|` per row by autograd. The rows of a batch do not interact, so the
-    Jacobian of :math:`x \\mapsto \\sum_i f(x_i)` holds each row's Jacobian: d backward passes in all."""
+    r""":math:`\log|\det \nabla f(x_i)|` per row by autograd. The rows of a batch do not interact, so the
+    Jacobian of :math:`x \mapsto \sum_i f(x_i)` holds each row's Jacobian: d backward passes in all."""
     jac = torch.autograd.functional.jacobian(lambda v: f(v).sum(dim=0), x)  # (d, n, d)
     return torch.linalg.slogdet(jac.permute(1, 0, 2))[1]
 
@@ -151,7 +151,7 @@ def lognormal_log_prob(x: Tensor) -> Tensor:
 
 
 def check_lognormal_log_prob(log_prob: Callable[[Tensor], Tensor]) -> Report:
-    """Check a student's log-density of :math:`e^Z`, :math:`Z \\sim \\mathcal N(0, 1)`, for ``x > 0``."""
+    r"""Check a student's log-density of :math:`e^Z`, :math:`Z \sim \mathcal N(0, 1)`, for ``x > 0``."""
     gen = torch.Generator().manual_seed(0)
     cases = [
         Case((torch.tensor([1.0], dtype=torch.float64),), "x = 1"),

@@ -30,7 +30,7 @@ from .._checks import as_points, positive_int
 
 
 class Bijection(nn.Module):
-    """A differentiable bijection of :math:`\\mathbb R^{dim}` with its log-determinant (see the module)."""
+    r"""A differentiable bijection of :math:`\mathbb R^{dim}` with its log-determinant (see the module)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -168,7 +168,7 @@ class Flow(nn.Module):
         return self.bijection.evaluations
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n`` points :math:`x = g(z) = f^{-1}(z)`, :math:`z \\sim \\mathcal N(0, I)`; shape (n, dim).
+        r"""Draw ``n`` points :math:`x = g(z) = f^{-1}(z)`, :math:`z \sim \mathcal N(0, I)`; shape (n, dim).
 
         Differentiable in the parameters; wrap in ``torch.no_grad()`` when only the points are needed.
         """

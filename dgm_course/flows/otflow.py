@@ -92,7 +92,7 @@ class Potential(nn.Module):
 
 
 def _logcosh(z: Tensor) -> Tensor:
-    """:math:`\\log\\cosh z`, stable for large :math:`|z|`: :math:`|z| + \\log(1 + e^{-2|z|}) - \\log 2`."""
+    r""":math:`\log\cosh z`, stable for large :math:`|z|`: :math:`|z| + \log(1 + e^{-2|z|}) - \log 2`."""
     a = z.abs()
     return a + torch.log1p(torch.exp(-2 * a)) - math.log(2)
 

@@ -51,7 +51,7 @@ class Packed(nn.Module):
 
 
 def mlp_generator(latent: int, dim: int, hidden: int = 128, depth: int = 3) -> nn.Module:
-    """An MLP generator :math:`\\mathbb R^q \\to \\mathbb R^d` with ReLU hidden layers and a linear output."""
+    r"""An MLP generator :math:`\mathbb R^q \to \mathbb R^d` with ReLU hidden layers and a linear output."""
     return mlp(latent, dim, hidden, depth, activation=nn.ReLU)
 
 

@@ -72,7 +72,7 @@ class VAE(nn.Module):
         return self.log_scale
 
     def check(self, x: Tensor) -> Tensor:
-        """Validate a batch: shape (batch, \\*shape), finite, and binary for a Bernoulli decoder."""
+        r"""Validate a batch: shape (batch, \*shape), finite, and binary for a Bernoulli decoder."""
         x = as_images(x, self.shape)
         same_dtype(x, self)
         if self.likelihood == "gaussian" and float(x.min()) >= 0 and float(x.max()) > 1 \

@@ -199,6 +199,26 @@ def _permutation_test(D: Tensor, n: int, n_permutations: int, generator: torch.G
     return float(observed), (1 + exceed) / (1 + n_permutations)
 
 
+def bootstrap_interval(statistic: Callable[..., Tensor | float], *samples: Tensor, resamples: int = 200,
+                       level: float = 0.95, generator: torch.Generator | None = None) -> tuple[float, float]:
+    r"""The percentile bootstrap interval (Efron 1979) of ``statistic(*samples)``: each of ``resamples`` times, every
+    sample is redrawn with replacement (rows, independently of the others) and the statistic recomputed; the
+    interval runs from the :math:`(1 - \ell)/2` to the :math:`(1 + \ell)/2` quantile of those values, :math:`\ell` =
+    ``level``. It says how much the number would move with other samples of the same sizes (not how far an
+    estimator's bias puts it from the truth)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1); got {level!r}")
+    if not samples:
+        raise ValueError("give the samples the statistic is computed on")
+    values = []
+    for _ in range(positive_int(resamples, "resamples")):
+        drawn = [s[torch.randint(len(s), (len(s),), generator=generator)] for s in samples]
+        values.append(float(statistic(*drawn)))
+    spread = torch.tensor(values, dtype=torch.float64)
+    low, high = torch.quantile(spread, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64))
+    return float(low), float(high)
+
+
 def grid_2d(bound: float, n: int = 200, dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor, Tensor]:
     """A square grid of ``n`` x ``n`` cell centres on :math:`[-b, b]^2`.
 

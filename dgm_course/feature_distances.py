@@ -42,6 +42,7 @@ from torch import Tensor
 from ._checks import as_points, positive_int
 
 Kernel = Callable[[Tensor, Tensor], Tensor]
+_BLOCK_ROWS = 1024  # rows of a kernel block: 1,024 x n float64 entries at a time
 
 
 def _features(x: Tensor, name: str) -> Tensor:
@@ -137,10 +138,19 @@ def mmd2(x: Tensor, y: Tensor, kernel: Kernel | None = None) -> Tensor:
         raise ValueError(f"x and y must have the same number of features; got {x.shape[1]} and {y.shape[1]}")
     k = polynomial_kernel() if kernel is None else kernel
     n, m = len(x), len(y)
-    kxx, kyy = k(x, x), k(y, y)
-    within_x = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-    within_y = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-    return within_x + within_y - 2 * k(x, y).mean()
+    within_x = (_kernel_sum(k, x, x) - _kernel_diagonal_sum(k, x)) / (n * (n - 1))
+    within_y = (_kernel_sum(k, y, y) - _kernel_diagonal_sum(k, y)) / (m * (m - 1))
+    return within_x + within_y - 2 * _kernel_sum(k, x, y) / (n * m)
+
+
+def _kernel_sum(k: Kernel, a: Tensor, b: Tensor) -> Tensor:
+    """The sum of :math:`k(a_i, b_j)` over all pairs, by blocks of rows of ``a`` (memory bounded for large samples)."""
+    return sum((k(part, b).sum() for part in a.split(_BLOCK_ROWS)), torch.zeros((), dtype=a.dtype))
+
+
+def _kernel_diagonal_sum(k: Kernel, a: Tensor) -> Tensor:
+    """The sum of :math:`k(a_i, a_i)`, by blocks."""
+    return sum((k(part, part).diagonal().sum() for part in a.split(_BLOCK_ROWS)), torch.zeros((), dtype=a.dtype))
 
 
 def kernel_distance(x: Tensor, y: Tensor, subsets: int = 100, subset_size: int = 1000,

@@ -104,6 +104,12 @@ def test_mmd2_is_the_u_statistic_and_unbiased():
             + sum(kk(y[i], y[j]) for i in range(5) for j in range(5) if i != j) / 20
             - 2 * sum(kk(x[i], y[j]) for i in range(7) for j in range(5)) / 35)
     assert float(mmd2(x, y)) == pytest.approx(loop, rel=1e-12)
+    big_x, big_y = torch.randn(2500, 4, generator=g, dtype=torch.float64), torch.randn(1500, 4, generator=g,
+                                                                                      dtype=torch.float64)
+    kxx, kyy = k(big_x, big_x), k(big_y, big_y)  # past the block size: the blocked sums are the whole matrices'
+    whole = ((kxx.sum() - kxx.trace()) / (2500 * 2499) + (kyy.sum() - kyy.trace()) / (1500 * 1499)
+             - 2 * k(big_x, big_y).mean())
+    assert float(mmd2(big_x, big_y)) == pytest.approx(float(whole), rel=1e-9)
     draws = torch.stack([mmd2(torch.randn(20, 4, generator=g), torch.randn(20, 4, generator=g)) for _ in range(2000)])
     assert abs(float(draws.mean())) < 4 * float(draws.std()) / math.sqrt(len(draws))
 

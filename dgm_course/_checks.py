@@ -58,6 +58,14 @@ def positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+def time_power(value: float) -> float:
+    """Check the exponent ``time_power`` with which the diffusion and flow-matching losses draw their times (1:
+    uniform) and return it as a ``float``."""
+    if not value > 0:
+        raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {value!r}")
+    return float(value)
+
+
 def same_dtype(x: Tensor, model: torch.nn.Module, name: str = "x") -> None:
     """Raise a ``ValueError`` saying how to convert, unless ``x`` has the dtype of ``model``'s floating weights."""
     weights = next((p for p in model.parameters() if p.is_floating_point()), None)

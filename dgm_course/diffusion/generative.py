@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .. import _checks
 from .._checks import one_of, positive_int
 from .model import Denoiser, denoising_loss
 from .samplers import ancestral, ddim, euler_maruyama, probability_flow
@@ -35,14 +36,12 @@ class Diffusion(Denoiser):
                  shape: tuple[int, ...] = (2,), *, sampler: str = "ddim", sample_steps: int = 50,
                  time_power: float = 1.0, t_min: float | None = None) -> None:
         super().__init__(net, schedule, parameterisation, shape)
-        if not time_power > 0:
-            raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {time_power!r}")
         self.sampler = one_of(sampler, SAMPLERS, "sampler")
         self.sample_steps = positive_int(sample_steps, "sample_steps")
         sched = self.schedule
         if t_min is not None and not 0 <= t_min < sched.t_max:
             raise ValueError(f"t_min must lie in [0, {sched.t_max}); got {t_min!r}")
-        self.time_power, self.t_min = float(time_power), t_min
+        self.time_power, self.t_min = _checks.time_power(time_power), t_min
         # the probability-flow ODE is solved on flat vectors: a model of another shape has no density here
         self.density = "exact" if len(self.shape) == 1 else "none"
 

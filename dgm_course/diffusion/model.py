@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .. import latent
+from .. import _checks, latent
 from .._checks import one_of
 from .schedules import Schedule
 
@@ -146,8 +146,7 @@ def denoising_loss(model: Denoiser, x0: Tensor, generator: torch.Generator | Non
     (t_{\max} - t_{\min})u^k`, :math:`u \sim U[0, 1]`: uniform for :math:`k = 1`, more and more concentrated near the
     data as :math:`k` grows (the ``time_power`` of :func:`~dgm_course.flows.flow_matching_loss`, with time read
     backward; the minimiser is the same at every :math:`t`, only where the regression spends its samples changes)."""
-    if not time_power > 0:
-        raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {time_power!r}")
+    _checks.time_power(time_power)
     s = model.schedule
     t_min = (1e-3 if s.kind in ("linear", "cosine") else 0.0) if t_min is None else float(t_min)
     if not 0 <= t_min < s.t_max:

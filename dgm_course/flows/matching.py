@@ -33,6 +33,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .. import _checks
 from .base import Flow
 from .cnf import CNF
 
@@ -53,8 +54,7 @@ def flow_matching_loss(field: nn.Module, x1: Tensor, sigma_min: float = 1e-3,
     r"""The conditional flow-matching loss :math:`\mathcal L_{\mathrm{CFM}}` on a batch of data ``x1``, with
     fresh :math:`x_0 \sim \mathcal N(0, I)` and :math:`t = 1 - (1 - u)^k`, :math:`u \sim U[0, 1]`,
     :math:`k` = ``time_power`` (1: uniform; module docstring), drawn from ``generator`` if given."""
-    if not time_power > 0:
-        raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {time_power!r}")
+    _checks.time_power(time_power)
     x0 = torch.randn(x1.shape, generator=generator, dtype=x1.dtype, device=x1.device)
     uniform = torch.rand(len(x1), generator=generator, dtype=x1.dtype, device=x1.device)
     t = uniform if time_power == 1 else 1 - (1 - uniform) ** time_power
@@ -71,9 +71,7 @@ class FlowMatching(Flow):
     def __init__(self, field: nn.Module, dim: int, method: str = "rk4", steps: int = 16, sigma_min: float = 1e-3,
                  time_power: float = 1.0) -> None:
         super().__init__(CNF(field, dim, method=method, steps=steps))
-        if not time_power > 0:
-            raise ValueError(f"time_power must be a positive number (1 draws t uniformly); got {time_power!r}")
-        self.sigma_min, self.time_power = float(sigma_min), float(time_power)
+        self.sigma_min, self.time_power = float(sigma_min), _checks.time_power(time_power)
 
     @property
     def field(self) -> nn.Module:
